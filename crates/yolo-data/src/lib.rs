@@ -1,1 +1,23 @@
-//! yolo-data
+//! YOLO-format datasets for YOLO11 training, exact to Ultralytics 8.3 where users expect it:
+//! dataset yaml, label checks and cache, image decoding, long-side resize, letterbox and
+//! rectangular batch shapes. Plain arrays only; no ML framework.
+
+mod cache;
+pub mod dataset;
+pub mod error;
+pub mod image;
+pub mod index;
+pub mod labels;
+pub mod letterbox;
+pub mod rect;
+
+pub use dataset::{DatasetConfig, IMG_FORMATS, Split, is_image_file};
+pub use error::DataError;
+pub use image::{Image, ImageProbe, decode_image, probe_image, resize_bilinear, resize_long_side};
+pub use index::{IndexCounts, IndexOptions, IndexedImage, LabelIndex};
+pub use labels::{LabelStatus, Labels, ParsedLabels, label_path, parse_label_text, parse_labels};
+pub use letterbox::{
+    LetterBox, LetterboxGeometry, LetterboxInfo, letterbox_resized, predict_letterbox, scale_boxes_to_original,
+    val_letterbox,
+};
+pub use rect::{RECT_PAD_TRAIN, RECT_PAD_VAL, rect_batch_shapes};

@@ -1,1 +1,20 @@
+//! YOLO11 n/s/m/l/x on Burn, exact to the Ultralytics architecture, with Ultralytics weights in
+//! and out (`.pt`, ONNX, safetensors).
+
+pub mod attention;
+pub mod block;
+pub mod config;
+pub mod conv;
+pub mod error;
+pub mod fuse;
+pub mod head;
+pub mod state;
+pub mod summary;
+pub mod weights;
+pub mod yolo;
+
 pub use burn;
+pub use config::{ModelSpec, Scale};
+pub use error::ModelError;
+pub use fuse::Fuse;
+pub use yolo::Yolo;

@@ -1,1 +1,3 @@
 //! yolo-train
+pub mod loss;
+pub mod device;

@@ -1,0 +1,212 @@
+//! Ultralytics `Conv` (conv → BatchNorm → SiLU) and the BatchNorm it uses.
+
+use burn::module::{Module, Param, RunningState};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::PaddingConfig2d;
+use burn::tensor::activation::silu;
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+
+/// BatchNorm epsilon used by every Ultralytics YOLO11 BatchNorm (`initialize_weights`).
+pub const BN_EPS: f64 = 1e-3;
+/// BatchNorm momentum in PyTorch's convention: `running ← (1 − m)·running + m·batch`.
+pub const BN_MOMENTUM: f64 = 0.03;
+
+/// 2-D batch normalisation with PyTorch semantics: normalises with the biased batch variance,
+/// updates `running_var` with the unbiased one, momentum in PyTorch's convention.
+///
+/// Train or eval is chosen like burn's own BatchNorm: batch statistics when the backend records
+/// gradients (autodiff) and the layer is not `frozen`, running statistics otherwise.
+#[derive(Module, Debug)]
+pub struct BatchNorm2d<B: Backend> {
+    /// γ, `[C]`.
+    pub weight: Param<Tensor<B, 1>>,
+    /// β, `[C]`.
+    pub bias: Param<Tensor<B, 1>>,
+    /// Running mean, `[C]`.
+    pub running_mean: RunningState<Tensor<B, 1>>,
+    /// Running (unbiased) variance, `[C]`.
+    pub running_var: RunningState<Tensor<B, 1>>,
+    /// Numerical-stability term added to the variance.
+    pub eps: f64,
+    /// Running-statistics momentum (PyTorch convention).
+    pub momentum: f64,
+    /// When true the layer always uses its running statistics (Ultralytics keeps frozen BNs in eval).
+    pub frozen: bool,
+}
+
+impl<B: Backend> BatchNorm2d<B> {
+    /// A fresh BatchNorm over `channels` with weight 1, bias 0, mean 0, var 1.
+    pub fn new(channels: usize, device: &B::Device) -> Self {
+        Self {
+            weight: Param::from_tensor(Tensor::ones([channels], device)),
+            bias: Param::from_tensor(Tensor::zeros([channels], device)),
+            running_mean: RunningState::new(Tensor::zeros([channels], device)),
+            running_var: RunningState::new(Tensor::ones([channels], device)),
+            eps: BN_EPS,
+            momentum: BN_MOMENTUM,
+            frozen: false,
+        }
+    }
+
+    /// `[B, C, H, W]` → `[B, C, H, W]`.
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        if !self.frozen && B::ad_enabled(&x.device()) {
+            self.forward_train(x)
+        } else {
+            let (scale, shift) = self.inference_affine();
+            let c = scale.dims()[0];
+            x * scale.reshape([1, c, 1, 1]) + shift.reshape([1, c, 1, 1])
+        }
+    }
+
+    /// Per-channel `(scale, shift)` with `y = x·scale + shift` in eval mode, `[C]` each.
+    pub fn inference_affine(&self) -> (Tensor<B, 1>, Tensor<B, 1>) {
+        let scale = self.weight.val() / self.running_var.value().add_scalar(self.eps).sqrt();
+        let shift = self.bias.val() - self.running_mean.value() * scale.clone();
+        (scale, shift)
+    }
+
+    fn forward_train(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let [b, c, h, w] = x.dims();
+        let n = (b * h * w) as f64;
+        let mean = x.clone().mean_dim(0).mean_dim(2).mean_dim(3);
+        let centred = x - mean.clone();
+        let var = centred.clone().square().mean_dim(0).mean_dim(2).mean_dim(3);
+        self.update_running(mean.reshape([c]), var.clone().reshape([c]), n);
+        let scale = self.weight.val().reshape([1, c, 1, 1]) / var.add_scalar(self.eps).sqrt();
+        centred * scale + self.bias.val().reshape([1, c, 1, 1])
+    }
+
+    fn update_running(&self, mean: Tensor<B, 1>, biased_var: Tensor<B, 1>, n: f64) {
+        let m = self.momentum;
+        let unbiased = biased_var.detach().mul_scalar(n / (n - 1.0).max(1.0));
+        let new_mean = self.running_mean.value_sync().mul_scalar(1.0 - m) + mean.detach().mul_scalar(m);
+        let new_var = self.running_var.value_sync().mul_scalar(1.0 - m) + unbiased.mul_scalar(m);
+        self.running_mean.update(new_mean);
+        self.running_var.update(new_var);
+        // Fold the per-thread update in now so visitors (EMA, checkpoints) never see stale stats.
+        let _ = self.running_mean.value_sync();
+        let _ = self.running_var.value_sync();
+    }
+}
+
+/// Ultralytics `Conv`: `Conv2d(c1, c2, k, s, pad k/2, groups, bias=False)` → BatchNorm2d → SiLU.
+///
+/// After [`Conv::fuse`] (or when loaded from BN-folded weights and fused) the conv carries the
+/// bias and `bn` is `None`.
+#[derive(Module, Debug)]
+pub struct Conv<B: Backend> {
+    /// The convolution, weight `[c2, c1 / groups, k, k]`.
+    pub conv: Conv2d<B>,
+    /// BatchNorm over `c2` channels (absent once fused).
+    pub bn: Option<BatchNorm2d<B>>,
+    /// SiLU when true, identity otherwise.
+    pub act: bool,
+}
+
+/// Hyper-parameters of one [`Conv`].
+#[derive(Debug, Clone, Copy)]
+pub struct ConvSpec {
+    /// Input channels.
+    pub c1: usize,
+    /// Output channels.
+    pub c2: usize,
+    /// Square kernel size (odd).
+    pub k: usize,
+    /// Stride.
+    pub s: usize,
+    /// Groups (`c1` for depthwise).
+    pub groups: usize,
+    /// SiLU activation.
+    pub act: bool,
+}
+
+impl ConvSpec {
+    /// Conv with SiLU, groups 1.
+    pub fn new(c1: usize, c2: usize, k: usize, s: usize) -> Self {
+        Self { c1, c2, k, s, groups: 1, act: true }
+    }
+
+    /// Same conv without activation.
+    pub fn no_act(mut self) -> Self {
+        self.act = false;
+        self
+    }
+
+    /// Same conv with `groups`.
+    pub fn groups(mut self, groups: usize) -> Self {
+        self.groups = groups;
+        self
+    }
+
+    /// Ultralytics `DWConv(c1, c2, k, s)`: groups = gcd(c1, c2).
+    pub fn depthwise(c1: usize, c2: usize, k: usize, s: usize) -> Self {
+        Self::new(c1, c2, k, s).groups(gcd(c1, c2))
+    }
+
+    /// Parameter count (conv weight + BN weight and bias), as PyTorch counts it.
+    pub fn num_params(&self) -> usize {
+        self.c2 * (self.c1 / self.groups) * self.k * self.k + 2 * self.c2
+    }
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// A plain `nn.Conv2d` with PyTorch's default init and `k/2` padding.
+pub fn conv2d<B: Backend>(
+    c1: usize,
+    c2: usize,
+    k: usize,
+    s: usize,
+    groups: usize,
+    bias: bool,
+    device: &B::Device,
+) -> Conv2d<B> {
+    let p = k / 2;
+    Conv2dConfig::new([c1, c2], [k, k])
+        .with_stride([s, s])
+        .with_groups(groups)
+        .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+        .with_bias(bias)
+        .init(device)
+}
+
+impl<B: Backend> Conv<B> {
+    /// Builds the layer with PyTorch-default conv init and a fresh BatchNorm.
+    pub fn new(spec: ConvSpec, device: &B::Device) -> Self {
+        Self {
+            conv: conv2d(spec.c1, spec.c2, spec.k, spec.s, spec.groups, false, device),
+            bn: Some(BatchNorm2d::new(spec.c2, device)),
+            act: spec.act,
+        }
+    }
+
+    /// `[B, c1, H, W]` → `[B, c2, H / s, W / s]`.
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let y = self.conv.forward(x);
+        let y = match &self.bn {
+            Some(bn) => bn.forward(y),
+            None => y,
+        };
+        if self.act { silu(y) } else { y }
+    }
+
+    /// Folds the BatchNorm's running statistics into the conv weight and bias (inference only).
+    pub fn fuse(self) -> Self {
+        let Some(bn) = self.bn else { return self };
+        let (scale, shift) = bn.inference_affine();
+        let c2 = scale.dims()[0];
+        let mut conv = self.conv;
+        let weight = conv.weight.val() * scale.clone().reshape([c2, 1, 1, 1]);
+        let bias = match &conv.bias {
+            Some(b) => b.val() * scale + shift,
+            None => shift,
+        };
+        conv.weight = Param::from_tensor(weight.detach());
+        conv.bias = Some(Param::from_tensor(bias.detach()));
+        Self { conv, bn: None, act: self.act }
+    }
+}

@@ -1,0 +1,126 @@
+//! Choosing the compute device at run time (`device=cpu|wgpu|cuda[:N]`) and running a job on it.
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::tensor::backend::AutodiffBackend;
+use thiserror::Error;
+
+/// A device named on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceArg {
+    /// burn's Flex CPU backend (every core, SIMD).
+    Cpu,
+    /// wgpu (Vulkan, Metal, DX12); `None` = the best available adapter.
+    Wgpu(Option<usize>),
+    /// CUDA device index.
+    Cuda(usize),
+}
+
+/// A device that cannot be used by this build or was misspelled.
+#[derive(Debug, Error)]
+pub enum DeviceError {
+    /// Not `cpu`, `wgpu[:N]`, `cuda[:N]` or a bare CUDA index.
+    #[error("device '{0}' is not one of cpu, wgpu, wgpu:N, cuda, cuda:N or N (a CUDA index)")]
+    Unknown(String),
+    /// The backend was not compiled in.
+    #[error("device={device} needs a build with `--features {feature}` (this binary was built without it)")]
+    NotCompiled {
+        /// What the user asked for.
+        device: String,
+        /// The cargo feature that provides it.
+        feature: &'static str,
+    },
+}
+
+impl FromStr for DeviceArg {
+    type Err = DeviceError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let lower = s.trim().to_ascii_lowercase();
+        let index = |rest: &str| rest.parse::<usize>().map_err(|_| DeviceError::Unknown(s.into()));
+        match lower.as_str() {
+            "" | "cpu" => Ok(DeviceArg::Cpu),
+            "wgpu" => Ok(DeviceArg::Wgpu(None)),
+            "cuda" => Ok(DeviceArg::Cuda(0)),
+            other => {
+                if let Some(rest) = other.strip_prefix("wgpu:") {
+                    Ok(DeviceArg::Wgpu(Some(index(rest)?)))
+                } else if let Some(rest) = other.strip_prefix("cuda:") {
+                    Ok(DeviceArg::Cuda(index(rest)?))
+                } else {
+                    Ok(DeviceArg::Cuda(index(other)?))
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for DeviceArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceArg::Cpu => write!(f, "cpu"),
+            DeviceArg::Wgpu(None) => write!(f, "wgpu"),
+            DeviceArg::Wgpu(Some(i)) => write!(f, "wgpu:{i}"),
+            DeviceArg::Cuda(i) => write!(f, "cuda:{i}"),
+        }
+    }
+}
+
+/// Work that is generic over the backend; [`run_on`] picks the backend at run time.
+/// Inference-only jobs use `B::InnerBackend`.
+pub trait BackendJob {
+    /// What the job returns.
+    type Output;
+    /// Runs the job on `device`.
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output;
+}
+
+/// The CPU backend type.
+#[cfg(feature = "flex")]
+pub type CpuBackend = burn::backend::Autodiff<burn::backend::Flex>;
+
+/// Runs `job` on the backend behind `device`.
+pub fn run_on<J: BackendJob>(device: DeviceArg, job: J) -> Result<J::Output, DeviceError> {
+    match device {
+        #[cfg(feature = "flex")]
+        DeviceArg::Cpu => Ok(job.run::<CpuBackend>(Default::default())),
+        #[cfg(feature = "wgpu")]
+        DeviceArg::Wgpu(index) => {
+            use burn::backend::wgpu::WgpuDevice;
+            let dev = index.map_or(WgpuDevice::DefaultDevice, WgpuDevice::DiscreteGpu);
+            Ok(job.run::<burn::backend::Autodiff<burn::backend::Wgpu>>(dev))
+        }
+        #[cfg(feature = "cuda")]
+        DeviceArg::Cuda(index) => {
+            let dev = burn::backend::cuda::CudaDevice::new(index);
+            Ok(job.run::<burn::backend::Autodiff<burn::backend::Cuda>>(dev))
+        }
+        #[allow(unreachable_patterns)]
+        other => Err(DeviceError::NotCompiled { device: other.to_string(), feature: feature_of(other) }),
+    }
+}
+
+fn feature_of(device: DeviceArg) -> &'static str {
+    match device {
+        DeviceArg::Cpu => "flex",
+        DeviceArg::Wgpu(_) => "wgpu",
+        DeviceArg::Cuda(_) => "cuda",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ultralytics_style_devices() {
+        assert_eq!("cpu".parse::<DeviceArg>().unwrap(), DeviceArg::Cpu);
+        assert_eq!("0".parse::<DeviceArg>().unwrap(), DeviceArg::Cuda(0));
+        assert_eq!("cuda:1".parse::<DeviceArg>().unwrap(), DeviceArg::Cuda(1));
+        assert_eq!("wgpu".parse::<DeviceArg>().unwrap(), DeviceArg::Wgpu(None));
+        assert_eq!("wgpu:2".parse::<DeviceArg>().unwrap(), DeviceArg::Wgpu(Some(2)));
+        assert!("tpu".parse::<DeviceArg>().is_err());
+        assert!("cuda:x".parse::<DeviceArg>().is_err());
+    }
+}
