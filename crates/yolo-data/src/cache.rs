@@ -26,9 +26,16 @@ impl Stamp {
         let meta = fs::metadata(path).ok()?;
         let (mtime_s, mtime_ns) = match meta.modified().ok()?.duration_since(UNIX_EPOCH) {
             Ok(d) => (d.as_secs() as i64, d.subsec_nanos()),
-            Err(e) => (-(e.duration().as_secs() as i64), e.duration().subsec_nanos()),
+            Err(e) => (
+                -(e.duration().as_secs() as i64),
+                e.duration().subsec_nanos(),
+            ),
         };
-        Some(Stamp { len: meta.len(), mtime_s, mtime_ns })
+        Some(Stamp {
+            len: meta.len(),
+            mtime_s,
+            mtime_ns,
+        })
     }
 }
 
@@ -86,21 +93,28 @@ pub(crate) fn load(path: &Path, key: &CacheKey) -> Result<Option<Vec<Scan>>, Dat
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(DataError::io(path, e)),
     };
-    let file: CacheFile =
-        serde_json::from_slice(&bytes).map_err(|e| DataError::cache(path, format!("unreadable label cache: {e}")))?;
+    let file: CacheFile = serde_json::from_slice(&bytes)
+        .map_err(|e| DataError::cache(path, format!("unreadable label cache: {e}")))?;
     if file.key != *key {
         return Ok(None);
     }
     if file.scans.len() != key.files.len() {
-        return Err(DataError::cache(path, "label cache has the wrong number of entries"));
+        return Err(DataError::cache(
+            path,
+            "label cache has the wrong number of entries",
+        ));
     }
     Ok(Some(file.scans))
 }
 
 /// Writes the cache atomically (temp file + rename).
 pub(crate) fn save(path: &Path, key: &CacheKey, scans: &[Scan]) -> Result<(), DataError> {
-    let file = CacheFile { key: key.clone(), scans: scans.to_vec() };
-    let json = serde_json::to_vec(&file).map_err(|e| DataError::cache(path, format!("cannot encode label cache: {e}")))?;
+    let file = CacheFile {
+        key: key.clone(),
+        scans: scans.to_vec(),
+    };
+    let json = serde_json::to_vec(&file)
+        .map_err(|e| DataError::cache(path, format!("cannot encode label cache: {e}")))?;
     let tmp = path.with_extension(format!("json.tmp{}", std::process::id()));
     fs::write(&tmp, json).map_err(|e| DataError::io(&tmp, e))?;
     fs::rename(&tmp, path).map_err(|e| {
@@ -123,14 +137,25 @@ mod tests {
     fn round_trip_and_stale_key() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("train.cache.json");
-        let key = CacheKey { version: CACHE_VERSION, nc: 3, single_cls: false, files: vec![] };
+        let key = CacheKey {
+            version: CACHE_VERSION,
+            nc: 3,
+            single_cls: false,
+            files: vec![],
+        };
         assert_eq!(load(&path, &key).unwrap(), None);
         save(&path, &key, &[]).unwrap();
         assert_eq!(load(&path, &key).unwrap(), Some(vec![]));
-        let other = CacheKey { nc: 4, ..key.clone() };
+        let other = CacheKey {
+            nc: 4,
+            ..key.clone()
+        };
         assert_eq!(load(&path, &other).unwrap(), None);
         fs::write(&path, b"\x93NUMPY garbage").unwrap();
         let e = load(&path, &key).unwrap_err().to_string();
-        assert!(e.contains("train.cache.json") && e.contains("unreadable label cache"), "{e}");
+        assert!(
+            e.contains("train.cache.json") && e.contains("unreadable label cache"),
+            "{e}"
+        );
     }
 }

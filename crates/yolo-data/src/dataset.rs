@@ -9,8 +9,9 @@ use serde_yaml::{Mapping, Value};
 use crate::error::DataError;
 
 /// Image file extensions Ultralytics 8.3 accepts (`IMG_FORMATS`), matched case-insensitively.
-pub const IMG_FORMATS: [&str; 10] =
-    ["bmp", "dng", "jpeg", "jpg", "mpo", "png", "tif", "tiff", "webp", "pfm"];
+pub const IMG_FORMATS: [&str; 10] = [
+    "bmp", "dng", "jpeg", "jpg", "mpo", "png", "tif", "tiff", "webp", "pfm",
+];
 
 /// A dataset split, named as in the yaml (`train`, `val`, `test`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -65,9 +66,16 @@ impl DatasetConfig {
         let doc: Value = serde_yaml::from_str(&text)
             .map_err(|e| DataError::dataset(&yaml_path, format!("invalid yaml: {e}")))?;
         let Value::Mapping(map) = doc else {
-            return Err(DataError::dataset(&yaml_path, "expected a mapping of keys (path, train, val, names, ...)"));
+            return Err(DataError::dataset(
+                &yaml_path,
+                "expected a mapping of keys (path, train, val, names, ...)",
+            ));
         };
-        Parser { yaml: &yaml_path, map: &map }.config()
+        Parser {
+            yaml: &yaml_path,
+            map: &map,
+        }
+        .config()
     }
 
     /// Number of classes (`len(names)`).
@@ -88,7 +96,10 @@ impl DatasetConfig {
     pub fn images(&self, split: Split) -> Result<Vec<PathBuf>, DataError> {
         let sources = self.sources(split);
         if sources.is_empty() {
-            return Err(DataError::dataset(&self.yaml_path, format!("split '{split}' is not set")));
+            return Err(DataError::dataset(
+                &self.yaml_path,
+                format!("split '{split}' is not set"),
+            ));
         }
         let mut images = Vec::new();
         for source in sources {
@@ -109,7 +120,12 @@ impl DatasetConfig {
         Ok(images)
     }
 
-    fn collect_source(&self, split: Split, source: &Path, out: &mut Vec<PathBuf>) -> Result<(), DataError> {
+    fn collect_source(
+        &self,
+        split: Split,
+        source: &Path,
+        out: &mut Vec<PathBuf>,
+    ) -> Result<(), DataError> {
         if source.is_dir() {
             walk_images(source, out)
         } else if source.is_file() {
@@ -177,28 +193,45 @@ impl Parser<'_> {
     }
 
     fn split_value(&self, key: &str) -> Result<&Value, DataError> {
-        self.get(key)
-            .ok_or_else(|| self.err(format!("'{key}:' key missing ('train' and 'val' are required)")))
+        self.get(key).ok_or_else(|| {
+            self.err(format!(
+                "'{key}:' key missing ('train' and 'val' are required)"
+            ))
+        })
     }
 
     /// A split may be a string, a list of strings, or null (= not set; not allowed for train).
-    fn resolve_split(&self, key: &str, value: &Value, root: &Path) -> Result<Vec<PathBuf>, DataError> {
+    fn resolve_split(
+        &self,
+        key: &str,
+        value: &Value,
+        root: &Path,
+    ) -> Result<Vec<PathBuf>, DataError> {
         let items: Vec<&str> = match value {
             Value::Null if key != "train" => Vec::new(),
             Value::String(s) => vec![s.as_str()],
             Value::Sequence(seq) => seq
                 .iter()
-                .map(|v| v.as_str().ok_or_else(|| self.err(format!("'{key}:' list items must be strings"))))
+                .map(|v| {
+                    v.as_str()
+                        .ok_or_else(|| self.err(format!("'{key}:' list items must be strings")))
+                })
                 .collect::<Result<_, _>>()?,
             _ => return Err(self.err(format!("'{key}:' must be a path or a list of paths"))),
         };
-        Ok(items.into_iter().map(|s| resolve_split_path(root, s)).collect())
+        Ok(items
+            .into_iter()
+            .map(|s| resolve_split_path(root, s))
+            .collect())
     }
 
     fn names(&self) -> Result<Vec<String>, DataError> {
         let nc = match self.get("nc") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(v.as_u64().ok_or_else(|| self.err("'nc:' must be a non-negative integer"))?),
+            Some(v) => Some(
+                v.as_u64()
+                    .ok_or_else(|| self.err("'nc:' must be a non-negative integer"))?,
+            ),
         };
         let names = match self.get("names") {
             None | Some(Value::Null) => None,
@@ -219,7 +252,9 @@ impl Parser<'_> {
         match value {
             Value::Sequence(seq) => seq
                 .iter()
-                .map(|v| scalar_string(v).ok_or_else(|| self.err("'names:' entries must be strings")))
+                .map(|v| {
+                    scalar_string(v).ok_or_else(|| self.err("'names:' entries must be strings"))
+                })
                 .collect(),
             Value::Mapping(map) => self.parse_name_map(map),
             _ => Err(self.err("'names:' must be a list or a {id: name} mapping")),
@@ -230,15 +265,16 @@ impl Parser<'_> {
     fn parse_name_map(&self, map: &Mapping) -> Result<Vec<String>, DataError> {
         let mut names: Vec<Option<String>> = vec![None; map.len()];
         for (k, v) in map {
-            let id = class_key(k)
-                .filter(|&id| id < map.len())
-                .ok_or_else(|| self.err(format!(
+            let id = class_key(k).filter(|&id| id < map.len()).ok_or_else(|| {
+                self.err(format!(
                     "'names:' key {} is not a class id in 0-{} ({}-class dataset)",
                     scalar_string(k).unwrap_or_else(|| "?".into()),
                     map.len().saturating_sub(1),
                     map.len()
-                )))?;
-            let name = scalar_string(v).ok_or_else(|| self.err(format!("'names:' entry {id} must be a string")))?;
+                ))
+            })?;
+            let name = scalar_string(v)
+                .ok_or_else(|| self.err(format!("'names:' entry {id} must be a string")))?;
             names[id] = Some(name);
         }
         names

@@ -56,26 +56,42 @@ pub enum DataError {
 impl DataError {
     /// An [`DataError::Io`] for `path`.
     pub fn io(path: &Path, source: std::io::Error) -> Self {
-        DataError::Io { path: path.to_path_buf(), source }
+        DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 
     /// A [`DataError::Dataset`] for the yaml at `yaml`.
     pub fn dataset(yaml: &Path, msg: impl Into<String>) -> Self {
-        DataError::Dataset { yaml: yaml.to_path_buf(), msg: msg.into() }
+        DataError::Dataset {
+            yaml: yaml.to_path_buf(),
+            msg: msg.into(),
+        }
     }
 
     /// A [`DataError::Label`] for line `line` (1-based) of `path`.
     pub fn label(path: &Path, line: usize, msg: impl Into<String>) -> Self {
-        DataError::Label { path: path.to_path_buf(), line, msg: msg.into() }
+        DataError::Label {
+            path: path.to_path_buf(),
+            line,
+            msg: msg.into(),
+        }
     }
 
     /// A [`DataError::Image`] for `path`.
     pub fn image(path: &Path, msg: impl Into<String>) -> Self {
-        DataError::Image { path: path.to_path_buf(), msg: msg.into() }
+        DataError::Image {
+            path: path.to_path_buf(),
+            msg: msg.into(),
+        }
     }
 
     /// A [`DataError::Cache`] for `path`.
     pub fn cache(path: &Path, msg: impl Into<String>) -> Self {
-        DataError::Cache { path: path.to_path_buf(), msg: msg.into() }
+        DataError::Cache {
+            path: path.to_path_buf(),
+            msg: msg.into(),
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! RGB images: decoding as `cv2.imread` does and cv2-exact `INTER_LINEAR` resizing.
 
-use std::fs;
-use std::io::Cursor;
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use ::image::metadata::Orientation;
@@ -26,14 +26,18 @@ pub struct Image {
 impl Image {
     /// A `width × height` image with every channel of every pixel set to `value`.
     pub fn filled(width: u32, height: u32, value: u8) -> Image {
-        Image { width, height, data: vec![value; width as usize * height as usize * 3] }
+        Image {
+            width,
+            height,
+            data: vec![value; width as usize * height as usize * 3],
+        }
     }
 
     /// The image as planar float CHW (`[3, height, width]`, R, G, B planes), values / 255.
     pub fn to_chw_f32(&self) -> Vec<f32> {
         let plane = self.width as usize * self.height as usize;
         let mut out = vec![0f32; plane * 3];
-        for (i, px) in self.data.chunks_exact(3).enumerate() {
+        for (i, px) in self.data.chunks_exact(3).take(plane).enumerate() {
             for (c, &v) in px.iter().enumerate() {
                 out[c * plane + i] = f32::from(v) / 255.0;
             }
@@ -53,50 +57,82 @@ pub struct ImageProbe {
     pub warning: Option<String>,
 }
 
-/// Reads an image file's size (after EXIF orientation) without decoding pixels, and checks
-/// it as Ultralytics does: known format, at least [`MIN_IMAGE_SIDE`] px per side, and a JPEG
+/// Reads an image file's size (after EXIF orientation) from its header, and checks it as
+/// Ultralytics does: known format, at least [`MIN_IMAGE_SIDE`] px per side, and a JPEG
 /// missing its `FFD9` end marker must still decode in full (else it is truncated).
 pub fn probe_image(path: &Path) -> Result<ImageProbe, DataError> {
-    let bytes = read_nonempty(path)?;
-    let mut decoder = open_decoder(path, &bytes)?;
-    let (w, h) = decoder.dimensions();
-    let (width, height) = if swaps_sides(orientation(&mut decoder)) { (h, w) } else { (w, h) };
-    if width < MIN_IMAGE_SIDE || height < MIN_IMAGE_SIDE {
-        return Err(DataError::image(path, format!("image size {width}x{height} < {MIN_IMAGE_SIDE} px")));
+    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let len = file.metadata().map_err(|e| DataError::io(path, e))?.len();
+    if len == 0 {
+        return Err(empty_file(path));
     }
-    let warning = check_jpeg_end(path, &bytes)?;
-    Ok(ImageProbe { width, height, warning })
+    let (mut decoder, format) = open_decoder(path, BufReader::new(file))?;
+    let (w, h) = decoder.dimensions();
+    let (width, height) = if swaps_sides(orientation(&mut decoder)) {
+        (h, w)
+    } else {
+        (w, h)
+    };
+    if width < MIN_IMAGE_SIDE || height < MIN_IMAGE_SIDE {
+        return Err(DataError::image(
+            path,
+            format!("image size {width}x{height} < {MIN_IMAGE_SIDE} px"),
+        ));
+    }
+    let mut warning = None;
+    if format == ImageFormat::Jpeg && !has_jpeg_end(path, len)? {
+        let bytes = fs::read(path).map_err(|e| DataError::io(path, e))?;
+        warning = Some(strict_jpeg_check(path, &bytes)?);
+    }
+    Ok(ImageProbe {
+        width,
+        height,
+        warning,
+    })
 }
 
 /// Decodes an image file to RGB as `cv2.imread(path)` + BGR→RGB would: EXIF orientation
 /// applied, grayscale replicated, alpha dropped. Empty, truncated or corrupt files are errors.
 pub fn decode_image(path: &Path) -> Result<Image, DataError> {
-    let bytes = read_nonempty(path)?;
-    check_jpeg_end(path, &bytes)?;
-    let mut decoder = open_decoder(path, &bytes)?;
-    let orientation = orientation(&mut decoder);
-    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| DataError::image(path, e.to_string()))?;
-    img.apply_orientation(orientation);
-    let rgb = img.into_rgb8();
-    Ok(Image { width: rgb.width(), height: rgb.height(), data: rgb.into_raw() })
-}
-
-fn read_nonempty(path: &Path) -> Result<Vec<u8>, DataError> {
     let bytes = fs::read(path).map_err(|e| DataError::io(path, e))?;
     if bytes.is_empty() {
-        return Err(DataError::image(path, "empty file (0 bytes)"));
+        return Err(empty_file(path));
     }
-    Ok(bytes)
+    let (mut decoder, format) = open_decoder(path, Cursor::new(bytes.as_slice()))?;
+    if format == ImageFormat::Jpeg && !bytes.ends_with(&JPEG_END) {
+        strict_jpeg_check(path, &bytes)?;
+    }
+    let orientation = orientation(&mut decoder);
+    let mut img =
+        DynamicImage::from_decoder(decoder).map_err(|e| DataError::image(path, e.to_string()))?;
+    img.apply_orientation(orientation);
+    let rgb = img.into_rgb8();
+    Ok(Image {
+        width: rgb.width(),
+        height: rgb.height(),
+        data: rgb.into_raw(),
+    })
 }
 
-fn open_decoder<'a>(path: &Path, bytes: &'a [u8]) -> Result<impl ImageDecoder + 'a, DataError> {
-    let reader = ImageReader::new(Cursor::new(bytes))
+fn empty_file(path: &Path) -> DataError {
+    DataError::image(path, "empty file (0 bytes)")
+}
+
+/// A decoder for the format guessed from the content (not the extension), and that format.
+fn open_decoder<'a, R: BufRead + Seek + 'a>(
+    path: &Path,
+    reader: R,
+) -> Result<(impl ImageDecoder + 'a, ImageFormat), DataError> {
+    let reader = ImageReader::new(reader)
         .with_guessed_format()
         .map_err(|e| DataError::io(path, e))?;
-    if reader.format().is_none() {
-        return Err(DataError::image(path, "unknown or unsupported image format"));
-    }
-    reader.into_decoder().map_err(|e| DataError::image(path, e.to_string()))
+    let format = reader
+        .format()
+        .ok_or_else(|| DataError::image(path, "unknown or unsupported image format"))?;
+    let decoder = reader
+        .into_decoder()
+        .map_err(|e| DataError::image(path, e.to_string()))?;
+    Ok((decoder, format))
 }
 
 /// EXIF orientation; unreadable EXIF is ignored, as OpenCV does.
@@ -105,22 +141,49 @@ fn orientation(decoder: &mut impl ImageDecoder) -> Orientation {
 }
 
 fn swaps_sides(o: Orientation) -> bool {
-    matches!(o, Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH)
+    matches!(
+        o,
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
+    )
 }
 
-/// A JPEG lacking the `FFD9` trailer is decoded strictly: an error means it is truncated.
-fn check_jpeg_end(path: &Path, bytes: &[u8]) -> Result<Option<String>, DataError> {
-    if ::image::guess_format(bytes).ok() != Some(ImageFormat::Jpeg) || bytes.ends_with(&[0xFF, 0xD9]) {
-        return Ok(None);
-    }
+/// The JPEG end-of-image marker.
+const JPEG_END: [u8; 2] = [0xFF, 0xD9];
+
+/// True if the file (of `len` bytes) ends with [`JPEG_END`].
+fn has_jpeg_end(path: &Path, len: u64) -> Result<bool, DataError> {
+    let mut tail = [0u8; 2];
+    let mut file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    file.seek(SeekFrom::Start(len.saturating_sub(2)))
+        .map_err(|e| DataError::io(path, e))?;
+    file.read_exact(&mut tail)
+        .map_err(|e| DataError::io(path, e))?;
+    Ok(tail == JPEG_END)
+}
+
+/// Strict decode of a JPEG that lacks [`JPEG_END`]: an error means it is truncated or corrupt
+/// (Ultralytics re-saves such files; this crate never writes into a dataset).
+fn strict_jpeg_check(path: &Path, bytes: &[u8]) -> Result<String, DataError> {
     let options = zune_core::options::DecoderOptions::default()
         .set_strict_mode(true)
         .set_max_width(usize::MAX)
         .set_max_height(usize::MAX);
-    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(zune_core::bytestream::ZCursor::new(bytes), options);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(
+        zune_core::bytestream::ZCursor::new(bytes),
+        options,
+    );
     match decoder.decode() {
-        Ok(_) => Ok(Some(format!("{}: JPEG lacks its end marker (FFD9) but decodes in full", path.display()))),
-        Err(e) => Err(DataError::image(path, format!("truncated or corrupt JPEG: {e}"))),
+        Ok(_) => Ok(format!(
+            "{}: JPEG lacks its end marker (FFD9) but decodes in full",
+            path.display()
+        )),
+        Err(e) => Err(DataError::image(
+            path,
+            format!("truncated or corrupt JPEG: {e}"),
+        )),
     }
 }
 
@@ -133,7 +196,7 @@ pub fn resize_long_side(img: &Image, imgsz: u32) -> Image {
         return img.clone();
     }
     let r = f64::from(imgsz) / f64::from(long);
-    let side = |s: u32| ((f64::from(s) * r).ceil() as u32).clamp(1, imgsz);
+    let side = |s: u32| ((f64::from(s) * r).ceil() as u32).min(imgsz).max(1);
     resize_bilinear(img, side(img.width), side(img.height))
 }
 
@@ -154,7 +217,10 @@ struct Taps {
 fn taps(src_len: u32, dst_len: u32, clamp_weights: bool) -> Taps {
     let scale = 1.0 / (f64::from(dst_len) / f64::from(src_len));
     let last = i64::from(src_len) - 1;
-    let mut t = Taps { src: Vec::new(), weights: Vec::new() };
+    let mut t = Taps {
+        src: Vec::new(),
+        weights: Vec::new(),
+    };
     for d in 0..dst_len {
         let f = ((f64::from(d) + 0.5) * scale - 0.5) as f32;
         let mut s = f.floor() as i64;
@@ -165,7 +231,8 @@ fn taps(src_len: u32, dst_len: u32, clamp_weights: bool) -> Taps {
         if clamp_weights && s >= last {
             (s, frac) = (last, 0.0);
         }
-        t.src.push((s.clamp(0, last) as usize, (s + 1).clamp(0, last) as usize));
+        t.src
+            .push((s.clamp(0, last) as usize, (s + 1).clamp(0, last) as usize));
         t.weights.push((
             ((1.0 - frac) * COEF_SCALE).round_ties_even() as i32,
             (frac * COEF_SCALE).round_ties_even() as i32,
@@ -195,10 +262,16 @@ fn vmix(a: i32, b: i32, b0: i32, b1: i32) -> u8 {
 /// half-pixel centres, no antialiasing when shrinking, 11-bit fixed-point weights and the
 /// rounding of OpenCV's SIMD kernel (bit-exact against opencv-python 5.0 on x86-64).
 pub fn resize_bilinear(img: &Image, width: u32, height: u32) -> Image {
-    if (width, height) == (img.width, img.height) || img.width == 0 || img.height == 0 {
-        return if (width, height) == (img.width, img.height) { img.clone() } else { Image::filled(width, height, 0) };
+    if (width, height) == (img.width, img.height) {
+        return img.clone();
     }
-    let (xt, yt) = (taps(img.width, width, true), taps(img.height, height, false));
+    if img.width == 0 || img.height == 0 {
+        return Image::filled(width, height, 0);
+    }
+    let (xt, yt) = (
+        taps(img.width, width, true),
+        taps(img.height, height, false),
+    );
     let src_row = img.width as usize * 3;
     let mut rows: Vec<Option<Vec<i32>>> = vec![None; img.height as usize];
     let mut data = Vec::with_capacity(width as usize * 3 * height as usize);
@@ -209,10 +282,16 @@ pub fn resize_bilinear(img: &Image, width: u32, height: u32) -> Image {
                 rows[y] = Some(resize_row(&img.data[y * src_row..(y + 1) * src_row], &xt));
             }
         }
-        let (Some(a), Some(b)) = (&rows[r0], &rows[r1]) else { continue };
+        let (Some(a), Some(b)) = (&rows[r0], &rows[r1]) else {
+            continue;
+        };
         data.extend(a.iter().zip(b).map(|(&a, &b)| vmix(a, b, b0, b1)));
     }
-    Image { width, height, data }
+    Image {
+        width,
+        height,
+        data,
+    }
 }
 
 #[cfg(test)]
@@ -223,15 +302,27 @@ mod tests {
         let mut data = Vec::new();
         for y in 0..h {
             for x in 0..w {
-                data.extend_from_slice(&[(x * 255 / w.max(1)) as u8, (y * 255 / h.max(1)) as u8, ((x + y) % 256) as u8]);
+                data.extend_from_slice(&[
+                    (x * 255 / w.max(1)) as u8,
+                    (y * 255 / h.max(1)) as u8,
+                    ((x + y) % 256) as u8,
+                ]);
             }
         }
-        Image { width: w, height: h, data }
+        Image {
+            width: w,
+            height: h,
+            data,
+        }
     }
 
     #[test]
     fn chw_layout() {
-        let img = Image { width: 2, height: 1, data: vec![255, 0, 51, 0, 255, 102] };
+        let img = Image {
+            width: 2,
+            height: 1,
+            data: vec![255, 0, 51, 0, 255, 102],
+        };
         assert_eq!(img.to_chw_f32(), vec![1.0, 0.0, 0.0, 1.0, 0.2, 0.4]);
     }
 
@@ -261,7 +352,10 @@ mod tests {
         let r = resize_bilinear(&img, 32, 16);
         for (x, y, c) in [(0usize, 0usize, 0usize), (5, 7, 1), (31, 15, 2)] {
             let at = |xx: usize, yy: usize| u32::from(img.data[(yy * 64 + xx) * 3 + c]);
-            let sum = at(2 * x, 2 * y) + at(2 * x + 1, 2 * y) + at(2 * x, 2 * y + 1) + at(2 * x + 1, 2 * y + 1);
+            let sum = at(2 * x, 2 * y)
+                + at(2 * x + 1, 2 * y)
+                + at(2 * x, 2 * y + 1)
+                + at(2 * x + 1, 2 * y + 1);
             assert_eq!(u32::from(r.data[(y * 32 + x) * 3 + c]), (sum + 2) >> 2);
         }
     }

@@ -31,7 +31,14 @@ pub struct IndexOptions {
 
 impl Default for IndexOptions {
     fn default() -> Self {
-        IndexOptions { single_cls: false, classes: None, fraction: 1.0, cache: true, verbose: true, workers: 0 }
+        IndexOptions {
+            single_cls: false,
+            classes: None,
+            fraction: 1.0,
+            cache: true,
+            verbose: true,
+            workers: 0,
+        }
     }
 }
 
@@ -80,25 +87,25 @@ pub struct LabelIndex {
 
 impl LabelIndex {
     /// Lists `split` of `config` and indexes it.
-    pub fn load(config: &DatasetConfig, split: Split, opts: &IndexOptions) -> Result<LabelIndex, DataError> {
+    pub fn load(
+        config: &DatasetConfig,
+        split: Split,
+        opts: &IndexOptions,
+    ) -> Result<LabelIndex, DataError> {
         let images = config.images(split)?;
         LabelIndex::build(&images, config.nc(), opts)
     }
 
-    /// Indexes `images` (sorted), checking labels against `nc` classes.
-    pub fn build(images: &[PathBuf], nc: usize, opts: &IndexOptions) -> Result<LabelIndex, DataError> {
+    /// Indexes `images` (sorted), checking labels against `nc` classes. Corrupt items are
+    /// skipped and reported; it is an error only if every image is corrupt.
+    pub fn build(
+        images: &[PathBuf],
+        nc: usize,
+        opts: &IndexOptions,
+    ) -> Result<LabelIndex, DataError> {
         let images = &images[..fraction_len(images.len(), opts.fraction)];
         let labels: Vec<PathBuf> = images.iter().map(|p| label_path(p)).collect();
-        let key = CacheKey {
-            version: CACHE_VERSION,
-            nc,
-            single_cls: opts.single_cls,
-            files: images
-                .iter()
-                .zip(&labels)
-                .map(|(i, l)| FileStamps { image: i.clone(), image_stamp: Stamp::of(i), label_stamp: Stamp::of(l) })
-                .collect(),
-        };
+        let key = cache_key(images, &labels, nc, opts.single_cls);
         let cache_path = labels.first().and_then(|l| cache::cache_path(l));
         let mut notes = Vec::new();
         let cached = match (&cache_path, opts.cache) {
@@ -106,21 +113,27 @@ impl LabelIndex {
             _ => None,
         };
         let from_cache = cached.is_some();
-        let scans = match cached {
-            Some(scans) => scans,
-            None => {
-                let scans = scan_all(images, &labels, scan_nc(nc, opts), opts);
-                if let (Some(path), true) = (&cache_path, opts.cache) {
-                    write_cache(path, &key, &scans, &mut notes);
-                }
-                scans
+        let scans = cached.unwrap_or_else(|| {
+            let scans = scan_all(images, &labels, scan_nc(nc, opts), opts);
+            if let (Some(path), true) = (&cache_path, opts.cache) {
+                write_cache(path, &key, &scans, &mut notes);
             }
-        };
+            scans
+        });
         let index = assemble(images, scans, opts, cache_path, from_cache, notes);
         if opts.verbose {
             index.report(labels.first().and_then(|l| l.parent()));
         }
-        Ok(index)
+        match images.first() {
+            Some(first) if index.is_empty() => Err(DataError::image(
+                first.parent().unwrap_or(first),
+                format!(
+                    "no usable images: all {} are corrupt (see the messages above)",
+                    images.len()
+                ),
+            )),
+            _ => Ok(index),
+        }
     }
 
     /// Number of usable images.
@@ -135,7 +148,10 @@ impl LabelIndex {
 
     /// `h / w` of every image (original size), for [`crate::rect::rect_batch_shapes`].
     pub fn aspect_ratios(&self) -> Vec<f64> {
-        self.images.iter().map(|i| f64::from(i.height) / f64::from(i.width.max(1))).collect()
+        self.images
+            .iter()
+            .map(|i| f64::from(i.height) / f64::from(i.width.max(1)))
+            .collect()
     }
 
     fn report(&self, labels_dir: Option<&Path>) {
@@ -154,6 +170,9 @@ impl LabelIndex {
         for m in &self.messages {
             eprintln!("WARNING: {m}");
         }
+        if c.found == 0 {
+            eprintln!("WARNING: no labels found in {dir}, training may not work correctly");
+        }
     }
 }
 
@@ -163,6 +182,25 @@ fn fraction_len(n: usize, fraction: f64) -> usize {
         return n;
     }
     ((n as f64 * fraction.max(0.0)).round_ties_even() as usize).min(n)
+}
+
+/// What a cached scan depends on: settings plus every file's size and mtime.
+fn cache_key(images: &[PathBuf], labels: &[PathBuf], nc: usize, single_cls: bool) -> CacheKey {
+    let files = images
+        .iter()
+        .zip(labels)
+        .map(|(i, l)| FileStamps {
+            image: i.clone(),
+            image_stamp: Stamp::of(i),
+            label_stamp: Stamp::of(l),
+        })
+        .collect();
+    CacheKey {
+        version: CACHE_VERSION,
+        nc,
+        single_cls,
+        files,
+    }
 }
 
 fn scan_nc(nc: usize, opts: &IndexOptions) -> Option<usize> {
@@ -187,7 +225,9 @@ fn write_cache(path: &Path, key: &CacheKey, scans: &[Scan], notes: &mut Vec<Stri
 
 /// Checks one image + label pair (Ultralytics `verify_image_label`).
 fn scan_one(image: &Path, label: &Path, nc: Option<usize>) -> Scan {
-    let corrupt = |e: DataError| Scan::Corrupt { message: format!("ignoring corrupt image/label: {e}") };
+    let corrupt = |e: DataError| Scan::Corrupt {
+        message: format!("ignoring corrupt image/label: {e}"),
+    };
     let probe = match probe_image(image) {
         Ok(p) => p,
         Err(e) => return corrupt(e),
@@ -208,8 +248,17 @@ fn scan_one(image: &Path, label: &Path, nc: Option<usize>) -> Scan {
 }
 
 /// Scans all pairs on `opts.workers` threads (all cores if 0), with a progress bar.
-fn scan_all(images: &[PathBuf], labels: &[PathBuf], nc: Option<usize>, opts: &IndexOptions) -> Vec<Scan> {
-    let bar = progress_bar(images.len(), opts.verbose, labels.first().and_then(|l| l.parent()));
+fn scan_all(
+    images: &[PathBuf],
+    labels: &[PathBuf],
+    nc: Option<usize>,
+    opts: &IndexOptions,
+) -> Vec<Scan> {
+    let bar = progress_bar(
+        images.len(),
+        opts.verbose,
+        labels.first().and_then(|l| l.parent()),
+    );
     let workers = match opts.workers {
         0 => thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
@@ -223,14 +272,19 @@ fn scan_all(images: &[PathBuf], labels: &[PathBuf], nc: Option<usize>, opts: &In
                     let mut out = Vec::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let (Some(image), Some(label)) = (images.get(i), labels.get(i)) else { break out };
+                        let (Some(image), Some(label)) = (images.get(i), labels.get(i)) else {
+                            break out;
+                        };
                         out.push((i, scan_one(image, label, nc)));
                         bar.inc(1);
                     }
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
     });
     bar.finish_and_clear();
     done.sort_by_key(|(i, _)| *i);
@@ -242,10 +296,15 @@ fn progress_bar(len: usize, visible: bool, labels_dir: Option<&Path>) -> Progres
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(len as u64);
-    if let Ok(style) = ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} [{elapsed}<{eta}, {per_sec}]") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} [{elapsed}<{eta}, {per_sec}]")
+    {
         bar.set_style(style);
     }
-    bar.set_message(format!("Scanning {}", labels_dir.map_or_else(String::new, |d| d.display().to_string())));
+    bar.set_message(format!(
+        "Scanning {}",
+        labels_dir.map_or_else(String::new, |d| d.display().to_string())
+    ));
     bar
 }
 
@@ -266,16 +325,34 @@ fn assemble(
                 counts.corrupt += 1;
                 messages.push(message);
             }
-            Scan::Ok { width, height, status, mut labels, duplicates, warnings } => {
+            Scan::Ok {
+                width,
+                height,
+                status,
+                mut labels,
+                duplicates,
+                warnings,
+            } => {
                 count_status(&mut counts, status);
                 counts.duplicates += duplicates;
                 messages.extend(warnings);
                 apply_filters(&mut labels, opts);
-                out.push(IndexedImage { path: path.clone(), width, height, labels });
+                out.push(IndexedImage {
+                    path: path.clone(),
+                    width,
+                    height,
+                    labels,
+                });
             }
         }
     }
-    LabelIndex { images: out, counts, messages, cache_path, from_cache }
+    LabelIndex {
+        images: out,
+        counts,
+        messages,
+        cache_path,
+        from_cache,
+    }
 }
 
 fn count_status(counts: &mut IndexCounts, status: LabelStatus) {

@@ -19,10 +19,16 @@ pub fn label_path(image: &Path) -> PathBuf {
     let comps: Vec<Component> = image.components().collect();
     let last_dir = comps.len().saturating_sub(1);
     // `/images/` needs a separator on both sides: not the first nor the last component.
-    let swap = (1..last_dir).rev().find(|&i| comps[i].as_os_str() == "images");
+    let swap = (1..last_dir)
+        .rev()
+        .find(|&i| comps[i].as_os_str() == "images");
     let mut out = PathBuf::new();
     for (i, c) in comps.iter().enumerate() {
-        out.push(if Some(i) == swap { OsStr::new("labels") } else { c.as_os_str() });
+        out.push(if Some(i) == swap {
+            OsStr::new("labels")
+        } else {
+            c.as_os_str()
+        });
     }
     out.set_extension("txt");
     out
@@ -112,7 +118,12 @@ pub struct ParsedLabels {
 
 impl ParsedLabels {
     fn background(status: LabelStatus) -> Self {
-        ParsedLabels { status, labels: Labels::default(), duplicates: 0, warnings: Vec::new() }
+        ParsedLabels {
+            status,
+            labels: Labels::default(),
+            duplicates: 0,
+            warnings: Vec::new(),
+        }
     }
 }
 
@@ -129,7 +140,11 @@ pub fn parse_labels(path: &Path, nc: Option<usize>) -> Result<ParsedLabels, Data
 }
 
 /// [`parse_labels`] on text already read from `path` (used in messages only).
-pub fn parse_label_text(path: &Path, text: &str, nc: Option<usize>) -> Result<ParsedLabels, DataError> {
+pub fn parse_label_text(
+    path: &Path,
+    text: &str,
+    nc: Option<usize>,
+) -> Result<ParsedLabels, DataError> {
     let rows: Vec<(usize, Vec<&str>)> = text
         .lines()
         .enumerate()
@@ -159,17 +174,27 @@ impl RowRules<'_> {
     fn parse(&self, line: usize, tokens: &[&str], out: &mut Labels) -> Result<(), DataError> {
         let err = |msg: String| DataError::label(self.path, line, msg);
         self.check_count(tokens.len()).map_err(err)?;
-        let values = tokens.iter().map(|t| parse_value(t)).collect::<Result<Vec<f32>, _>>().map_err(err)?;
+        let values = tokens
+            .iter()
+            .map(|t| parse_value(t))
+            .collect::<Result<Vec<f32>, _>>()
+            .map_err(err)?;
         let cls = self.class_id(values[0]).map_err(err)?;
         let coords = &values[1..];
         check_range(coords).map_err(err)?;
         if self.polygons {
-            let points: Vec<[f32; 2]> = coords.chunks_exact(2).map(|p| [clip01(p[0]), clip01(p[1])]).collect();
-            out.boxes.push(check_size(polygon_box(&points)).map_err(err)?);
+            let points: Vec<[f32; 2]> = coords
+                .chunks_exact(2)
+                .map(|p| [clip01(p[0]), clip01(p[1])])
+                .collect();
+            out.boxes
+                .push(check_size(polygon_box(&points)).map_err(err)?);
             out.segments.push(points);
         } else {
             check_size([coords[0], coords[1], coords[2], coords[3]]).map_err(err)?;
-            out.boxes.push(check_size(clip_box([coords[0], coords[1], coords[2], coords[3]])).map_err(err)?);
+            out.boxes.push(
+                check_size(clip_box([coords[0], coords[1], coords[2], coords[3]])).map_err(err)?,
+            );
         }
         out.cls.push(cls);
         Ok(())
@@ -178,8 +203,12 @@ impl RowRules<'_> {
     fn check_count(&self, n: usize) -> Result<(), String> {
         match (self.polygons, n) {
             (false, 5) => Ok(()),
-            (false, n) => Err(format!("expected 5 values (class x_center y_center width height), got {n}")),
-            (true, 5) => Err("box row (5 values) in a file of polygon rows (another row has > 6 values)".into()),
+            (false, n) => Err(format!(
+                "expected 5 values (class x_center y_center width height), got {n}"
+            )),
+            (true, 5) => Err(
+                "box row (5 values) in a file of polygon rows (another row has > 6 values)".into(),
+            ),
             (true, n) if n >= 7 && (n - 1) % 2 == 0 => Ok(()),
             (true, n) => Err(format!(
                 "polygon row needs class + an even number (>= 6) of coordinates, got {} coordinates",
@@ -202,7 +231,9 @@ impl RowRules<'_> {
 
 /// Parses one field like Python `float()` then float32 (f64 first, as numpy does).
 fn parse_value(token: &str) -> Result<f32, String> {
-    let v: f64 = token.parse().map_err(|_| format!("value '{token}' is not a number"))?;
+    let v: f64 = token
+        .parse()
+        .map_err(|_| format!("value '{token}' is not a number"))?;
     if !v.is_finite() {
         return Err(format!("value '{token}' is not a finite number"));
     }
@@ -210,7 +241,10 @@ fn parse_value(token: &str) -> Result<f32, String> {
 }
 
 fn check_range(coords: &[f32]) -> Result<(), String> {
-    match coords.iter().find(|&&v| !(-COORD_TOLERANCE..=1.0 + COORD_TOLERANCE).contains(&v)) {
+    match coords
+        .iter()
+        .find(|&&v| !(-COORD_TOLERANCE..=1.0 + COORD_TOLERANCE).contains(&v))
+    {
         Some(v) => Err(format!(
             "coordinate {v} outside [0, 1] (non-normalised or out-of-bounds; tolerance {COORD_TOLERANCE})"
         )),
@@ -222,7 +256,10 @@ fn check_size(b: [f32; 4]) -> Result<[f32; 4], String> {
     if b[2] > 0.0 && b[3] > 0.0 {
         Ok(b)
     } else {
-        Err(format!("box width and height must be > 0, got w={} h={}", b[2], b[3]))
+        Err(format!(
+            "box width and height must be > 0, got w={} h={}",
+            b[2], b[3]
+        ))
     }
 }
 
@@ -232,7 +269,12 @@ fn clip01(v: f32) -> f32 {
 
 /// Clips an xywh box's extent to `[0, 1]`; in-range boxes are returned bit-for-bit.
 fn clip_box(b: [f32; 4]) -> [f32; 4] {
-    let (x1, y1, x2, y2) = (b[0] - b[2] / 2.0, b[1] - b[3] / 2.0, b[0] + b[2] / 2.0, b[1] + b[3] / 2.0);
+    let (x1, y1, x2, y2) = (
+        b[0] - b[2] / 2.0,
+        b[1] - b[3] / 2.0,
+        b[0] + b[2] / 2.0,
+        b[1] + b[3] / 2.0,
+    );
     if x1 >= 0.0 && y1 >= 0.0 && x2 <= 1.0 && y2 <= 1.0 {
         return b;
     }
@@ -241,13 +283,30 @@ fn clip_box(b: [f32; 4]) -> [f32; 4] {
 
 /// Min/max extent of a polygon as xywh (Ultralytics `segments2boxes`).
 fn polygon_box(points: &[[f32; 2]]) -> [f32; 4] {
-    let init = [f32::INFINITY, f32::INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY];
-    let e = points.iter().fold(init, |e, p| [e[0].min(p[0]), e[1].min(p[1]), e[2].max(p[0]), e[3].max(p[1])]);
+    let init = [
+        f32::INFINITY,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NEG_INFINITY,
+    ];
+    let e = points.iter().fold(init, |e, p| {
+        [
+            e[0].min(p[0]),
+            e[1].min(p[1]),
+            e[2].max(p[0]),
+            e[3].max(p[1]),
+        ]
+    });
     xyxy_to_xywh(e)
 }
 
 fn xyxy_to_xywh(b: [f32; 4]) -> [f32; 4] {
-    [(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0, b[2] - b[0], b[3] - b[1]]
+    [
+        (b[0] + b[2]) / 2.0,
+        (b[1] + b[3]) / 2.0,
+        b[2] - b[0],
+        b[3] - b[1],
+    ]
 }
 
 /// Removes duplicate `(cls, box)` rows like `np.unique(lb, axis=0)`: when any are found the
@@ -262,18 +321,30 @@ fn dedupe(path: &Path, labels: Labels) -> ParsedLabels {
     order.dedup_by(|b, a| cmp_rows(&key(*a), &key(*b)) == Ordering::Equal);
     let duplicates = labels.len() - order.len();
     if duplicates == 0 {
-        return ParsedLabels { status: LabelStatus::Found, labels, duplicates, warnings: Vec::new() };
+        return ParsedLabels {
+            status: LabelStatus::Found,
+            labels,
+            duplicates,
+            warnings: Vec::new(),
+        };
     }
     ParsedLabels {
         status: LabelStatus::Found,
         labels: labels.select(&order),
         duplicates,
-        warnings: vec![format!("{}: {duplicates} duplicate labels removed", path.display())],
+        warnings: vec![format!(
+            "{}: {duplicates} duplicate labels removed",
+            path.display()
+        )],
     }
 }
 
 fn cmp_rows(a: &[f32; 5], b: &[f32; 5]) -> Ordering {
-    a.iter().zip(b).map(|(x, y)| x.total_cmp(y)).find(|o| o.is_ne()).unwrap_or(Ordering::Equal)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.total_cmp(y))
+        .find(|o| o.is_ne())
+        .unwrap_or(Ordering::Equal)
 }
 
 #[cfg(test)]
@@ -285,19 +356,30 @@ mod tests {
     }
 
     fn err(text: &str, nc: usize) -> String {
-        parse(text, nc).expect_err("expected a label error").to_string()
+        parse(text, nc)
+            .expect_err("expected a label error")
+            .to_string()
     }
 
     #[test]
     fn label_path_swaps_last_images_component() {
-        assert_eq!(label_path(Path::new("/d/images/train/a.jpg")), PathBuf::from("/d/labels/train/a.txt"));
+        assert_eq!(
+            label_path(Path::new("/d/images/train/a.jpg")),
+            PathBuf::from("/d/labels/train/a.txt")
+        );
         assert_eq!(
             label_path(Path::new("/images/d/images/x/a.b.PNG")),
             PathBuf::from("/images/d/labels/x/a.b.txt")
         );
         // A file called "images" and a path without an images folder keep their folders.
-        assert_eq!(label_path(Path::new("/d/train/images.jpg")), PathBuf::from("/d/train/images.txt"));
-        assert_eq!(label_path(Path::new("/d/imgs/a.jpg")), PathBuf::from("/d/imgs/a.txt"));
+        assert_eq!(
+            label_path(Path::new("/d/train/images.jpg")),
+            PathBuf::from("/d/train/images.txt")
+        );
+        assert_eq!(
+            label_path(Path::new("/d/imgs/a.jpg")),
+            PathBuf::from("/d/imgs/a.txt")
+        );
     }
 
     #[test]
@@ -312,9 +394,16 @@ mod tests {
 
     #[test]
     fn polygon_rows_give_extent_boxes() {
-        let p = parse("1 0.1 0.2 0.5 0.2 0.5 0.6\n2 0.0 0.0 1.0 0.0 1.0 1.0 0.0 1.0\n", 80).unwrap();
+        let p = parse(
+            "1 0.1 0.2 0.5 0.2 0.5 0.6\n2 0.0 0.0 1.0 0.0 1.0 1.0 0.0 1.0\n",
+            80,
+        )
+        .unwrap();
         assert_eq!(p.labels.segments.len(), 2);
-        assert_eq!(p.labels.segments[0], vec![[0.1, 0.2], [0.5, 0.2], [0.5, 0.6]]);
+        assert_eq!(
+            p.labels.segments[0],
+            vec![[0.1, 0.2], [0.5, 0.2], [0.5, 0.6]]
+        );
         let b = p.labels.boxes[0];
         assert!((b[0] - 0.3).abs() < 1e-6 && (b[1] - 0.4).abs() < 1e-6);
         assert!((b[2] - 0.4).abs() < 1e-6 && (b[3] - 0.4).abs() < 1e-6);
@@ -323,11 +412,19 @@ mod tests {
 
     #[test]
     fn duplicates_removed_and_sorted_like_np_unique() {
-        let p = parse("5 0.5 0.5 0.2 0.2\n1 0.3 0.3 0.1 0.1\n5 0.50 0.5 0.2 0.2\n", 80).unwrap();
+        let p = parse(
+            "5 0.5 0.5 0.2 0.2\n1 0.3 0.3 0.1 0.1\n5 0.50 0.5 0.2 0.2\n",
+            80,
+        )
+        .unwrap();
         assert_eq!(p.duplicates, 1);
         assert_eq!(p.labels.cls, vec![1, 5]);
         assert_eq!(p.warnings.len(), 1);
-        assert!(p.warnings[0].contains("x.txt: 1 duplicate labels removed"), "{}", p.warnings[0]);
+        assert!(
+            p.warnings[0].contains("x.txt: 1 duplicate labels removed"),
+            "{}",
+            p.warnings[0]
+        );
     }
 
     #[test]
@@ -340,7 +437,10 @@ mod tests {
     fn tolerance_clips() {
         let p = parse("0 0.5 0.5 1.005 0.2\n", 80).unwrap();
         let b = p.labels.boxes[0];
-        assert!((b[0] - 0.5).abs() < 1e-6 && (b[2] - 1.0).abs() < 1e-6, "{b:?}");
+        assert!(
+            (b[0] - 0.5).abs() < 1e-6 && (b[2] - 1.0).abs() < 1e-6,
+            "{b:?}"
+        );
         let p = parse("0 -0.005 0.1 0.5 0.1 0.5 0.5\n", 80).unwrap();
         assert_eq!(p.labels.segments[0][0], [0.0, 0.1]);
     }
@@ -350,18 +450,51 @@ mod tests {
         let cases = [
             ("0 0.5 0.5 0.2\n", "x.txt:1: expected 5 values"),
             ("0 0.5 0.5 0.2 0.2 0.1\n", "x.txt:1: expected 5 values"),
-            ("0 0.5 0.5 0.2 0.2\n0 0.5 abc 0.2 0.2\n", "x.txt:2: value 'abc' is not a number"),
-            ("0 0.5 0.5 0.2 nan\n", "x.txt:1: value 'nan' is not a finite number"),
+            (
+                "0 0.5 0.5 0.2 0.2\n0 0.5 abc 0.2 0.2\n",
+                "x.txt:2: value 'abc' is not a number",
+            ),
+            (
+                "0 0.5 0.5 0.2 nan\n",
+                "x.txt:1: value 'nan' is not a finite number",
+            ),
             ("\n\n91 0.5 0.5 0.2 0.2\n", "x.txt:3: class id 91 >= nc 80"),
-            ("-1 0.5 0.5 0.2 0.2\n", "x.txt:1: class id -1 is not a non-negative integer"),
-            ("1.5 0.5 0.5 0.2 0.2\n", "x.txt:1: class id 1.5 is not a non-negative integer"),
-            ("0 1.2 0.5 0.2 0.2\n", "x.txt:1: coordinate 1.2 outside [0, 1]"),
-            ("0 0.5 -0.2 0.2 0.2\n", "x.txt:1: coordinate -0.2 outside [0, 1]"),
-            ("0 0.5 0.5 0 0.2\n", "x.txt:1: box width and height must be > 0"),
-            ("0 0.5 0.5 0.2 -0.005\n", "x.txt:1: box width and height must be > 0"),
-            ("0 0.1 0.1 0.2 0.1 0.3 0.3\n0 0.5 0.5 0.2 0.2\n", "x.txt:2: box row (5 values) in a file of polygon rows"),
-            ("0 0.1 0.1 0.2 0.1 0.3 0.3 0.4\n", "x.txt:1: polygon row needs class + an even number"),
-            ("0 0.1 0.1 0.2 0.1 0.3 0.1\n", "x.txt:1: box width and height must be > 0"),
+            (
+                "-1 0.5 0.5 0.2 0.2\n",
+                "x.txt:1: class id -1 is not a non-negative integer",
+            ),
+            (
+                "1.5 0.5 0.5 0.2 0.2\n",
+                "x.txt:1: class id 1.5 is not a non-negative integer",
+            ),
+            (
+                "0 1.2 0.5 0.2 0.2\n",
+                "x.txt:1: coordinate 1.2 outside [0, 1]",
+            ),
+            (
+                "0 0.5 -0.2 0.2 0.2\n",
+                "x.txt:1: coordinate -0.2 outside [0, 1]",
+            ),
+            (
+                "0 0.5 0.5 0 0.2\n",
+                "x.txt:1: box width and height must be > 0",
+            ),
+            (
+                "0 0.5 0.5 0.2 -0.005\n",
+                "x.txt:1: box width and height must be > 0",
+            ),
+            (
+                "0 0.1 0.1 0.2 0.1 0.3 0.3\n0 0.5 0.5 0.2 0.2\n",
+                "x.txt:2: box row (5 values) in a file of polygon rows",
+            ),
+            (
+                "0 0.1 0.1 0.2 0.1 0.3 0.3 0.4\n",
+                "x.txt:1: polygon row needs class + an even number",
+            ),
+            (
+                "0 0.1 0.1 0.2 0.1 0.3 0.1\n",
+                "x.txt:1: box width and height must be > 0",
+            ),
         ];
         for (text, want) in cases {
             let got = err(text, 80);
@@ -383,7 +516,12 @@ mod tests {
 
     #[test]
     fn class_filter_and_single_cls() {
-        let mut l = parse("0 0.5 0.5 0.2 0.2\n3 0.1 0.1 0.1 0.1\n7 0.2 0.2 0.1 0.1", 80).unwrap().labels;
+        let mut l = parse(
+            "0 0.5 0.5 0.2 0.2\n3 0.1 0.1 0.1 0.1\n7 0.2 0.2 0.1 0.1",
+            80,
+        )
+        .unwrap()
+        .labels;
         l.retain_classes(&[3, 7]);
         assert_eq!(l.cls, vec![3, 7]);
         assert_eq!(l.boxes.len(), 2);

@@ -49,25 +49,41 @@ pub struct LetterboxGeometry {
 impl LetterboxGeometry {
     /// Output size `(width, height)` in px.
     pub fn output_size(&self) -> (u32, u32) {
-        (self.unpadded.0 + self.left + self.right, self.unpadded.1 + self.top + self.bottom)
+        (
+            self.unpadded.0 + self.left + self.right,
+            self.unpadded.1 + self.top + self.bottom,
+        )
     }
 }
 
 impl LetterBox {
     /// Ultralytics defaults: `auto=False, scaleup=True, center=True, stride=32`, pad 114.
     pub fn new(new_shape: (u32, u32)) -> LetterBox {
-        LetterBox { new_shape, auto: false, scaleup: true, center: true, stride: 32, pad_value: 114 }
+        LetterBox {
+            new_shape,
+            auto: false,
+            scaleup: true,
+            center: true,
+            stride: 32,
+            pad_value: 114,
+        }
     }
 
     /// Validation letterbox (`auto=False, scaleup=False, center=True`) to `new_shape` (h, w):
     /// `(imgsz, imgsz)` or a rect batch shape.
     pub fn val(new_shape: (u32, u32)) -> LetterBox {
-        LetterBox { scaleup: false, ..LetterBox::new(new_shape) }
+        LetterBox {
+            scaleup: false,
+            ..LetterBox::new(new_shape)
+        }
     }
 
     /// Predict letterbox for a dynamic-shape model: `auto=True, stride=32` (minimal rectangle).
     pub fn predict(imgsz: u32) -> LetterBox {
-        LetterBox { auto: true, ..LetterBox::new((imgsz, imgsz)) }
+        LetterBox {
+            auto: true,
+            ..LetterBox::new((imgsz, imgsz))
+        }
     }
 
     /// The geometry for a `(width, height)` px source, with Python's rounding (half to even).
@@ -78,7 +94,10 @@ impl LetterBox {
         if !self.scaleup {
             r = r.min(1.0);
         }
-        let unpadded = ((w * r).round_ties_even() as u32, (h * r).round_ties_even() as u32);
+        let unpadded = (
+            (w * r).round_ties_even() as u32,
+            (h * r).round_ties_even() as u32,
+        );
         let mut dw = i64::from(self.new_shape.1) - i64::from(unpadded.0);
         let mut dh = i64::from(self.new_shape.0) - i64::from(unpadded.1);
         if self.auto {
@@ -87,7 +106,14 @@ impl LetterBox {
         }
         let (left, right) = self.split_pad(dw);
         let (top, bottom) = self.split_pad(dh);
-        LetterboxGeometry { ratio: r, unpadded, top, bottom, left, right }
+        LetterboxGeometry {
+            ratio: r,
+            unpadded,
+            top,
+            bottom,
+            left,
+            right,
+        }
     }
 
     /// Ultralytics: `round(d/2 - 0.1)` before, `round(d/2 + 0.1)` after when centred.
@@ -95,7 +121,10 @@ impl LetterBox {
         let d = d.max(0) as f64;
         if self.center {
             let half = d / 2.0;
-            ((half - 0.1).round_ties_even() as u32, (half + 0.1).round_ties_even() as u32)
+            (
+                (half - 0.1).round_ties_even() as u32,
+                (half + 0.1).round_ties_even() as u32,
+            )
         } else {
             (0, (d + 0.1).round_ties_even() as u32)
         }
@@ -111,7 +140,10 @@ impl LetterBox {
             resized = resize_bilinear(img, g.unpadded.0, g.unpadded.1);
             &resized
         };
-        let info = LetterboxInfo { gain: g.ratio as f32, pad: (g.left as f32, g.top as f32) };
+        let info = LetterboxInfo {
+            gain: g.ratio as f32,
+            pad: (g.left as f32, g.top as f32),
+        };
         (pad(src, &g, self.pad_value), info)
     }
 }
@@ -139,13 +171,26 @@ pub fn val_letterbox(imgsz: u32) -> LetterBox {
 }
 
 /// Ultralytics dataset path for an original image: long side resized to `imgsz`
-/// (`load_image`), then `letterbox`. The returned info maps back to the *original* image;
-/// its gain is `resized_h / h0 · r` (Ultralytics `ratio_pad`, which uses the height ratio).
-pub fn letterbox_resized(original: &Image, imgsz: u32, letterbox: &LetterBox) -> (Image, LetterboxInfo) {
+/// (`load_image`), then `letterbox`. The returned info maps back to the *original* image
+/// with Ultralytics' own gain `resized_h / h0 · r` (its val `ratio_pad` uses the height ratio
+/// for both axes). Because `resized_h` is a ceil, x maps back up to `w0 / resized_h` px off
+/// (≈1.5 px at the right edge of a 640×425 image at 320); y is exact. Validation metrics are
+/// unaffected (GT and predictions get the same map, and IoU ignores axis scaling).
+pub fn letterbox_resized(
+    original: &Image,
+    imgsz: u32,
+    letterbox: &LetterBox,
+) -> (Image, LetterboxInfo) {
     let resized = resize_long_side(original, imgsz);
     let (out, info) = letterbox.apply(&resized);
     let load_gain = f64::from(resized.height) / f64::from(original.height.max(1));
-    (out, LetterboxInfo { gain: (load_gain * f64::from(info.gain)) as f32, ..info })
+    (
+        out,
+        LetterboxInfo {
+            gain: (load_gain * f64::from(info.gain)) as f32,
+            ..info
+        },
+    )
 }
 
 /// Maps xyxy boxes (px in the letterboxed image) back to the source image in place, as
@@ -173,7 +218,10 @@ mod tests {
     fn val_letterbox_pads_centred() {
         // 320x213 (w x h) into 320x320: dh = 107 -> 53.5 -> top 53, bottom 54.
         let g = val_letterbox(320).geometry((320, 213));
-        assert_eq!((g.unpadded, g.top, g.bottom, g.left, g.right), ((320, 213), 53, 54, 0, 0));
+        assert_eq!(
+            (g.unpadded, g.top, g.bottom, g.left, g.right),
+            ((320, 213), 53, 54, 0, 0)
+        );
         // 241x320: dw = 79 -> left 39, right 40.
         let g = val_letterbox(320).geometry((241, 320));
         assert_eq!((g.left, g.right, g.top, g.bottom), (39, 40, 0, 0));

@@ -10,6 +10,7 @@ pub mod index;
 pub mod labels;
 pub mod letterbox;
 pub mod rect;
+pub mod sample;
 
 pub use dataset::{DatasetConfig, IMG_FORMATS, Split, is_image_file};
 pub use error::DataError;
@@ -17,7 +18,8 @@ pub use image::{Image, ImageProbe, decode_image, probe_image, resize_bilinear, r
 pub use index::{IndexCounts, IndexOptions, IndexedImage, LabelIndex};
 pub use labels::{LabelStatus, Labels, ParsedLabels, label_path, parse_label_text, parse_labels};
 pub use letterbox::{
-    LetterBox, LetterboxGeometry, LetterboxInfo, letterbox_resized, predict_letterbox, scale_boxes_to_original,
-    val_letterbox,
+    LetterBox, LetterboxGeometry, LetterboxInfo, letterbox_resized, predict_letterbox,
+    scale_boxes_to_original, val_letterbox,
 };
 pub use rect::{RECT_PAD_TRAIN, RECT_PAD_VAL, rect_batch_shapes};
+pub use sample::{ImageSource, Instances, Sample};

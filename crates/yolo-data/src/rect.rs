@@ -26,7 +26,10 @@ pub fn rect_batch_shapes(
     let mut order: Vec<usize> = (0..aspect_ratios.len()).collect();
     order.sort_by(|&a, &b| aspect_ratios[a].total_cmp(&aspect_ratios[b]));
     let sorted: Vec<f64> = order.iter().map(|&i| aspect_ratios[i]).collect();
-    let shapes = sorted.chunks(batch.max(1)).map(|ar| batch_shape(ar, imgsz, stride.max(1), pad)).collect();
+    let shapes = sorted
+        .chunks(batch.max(1))
+        .map(|ar| batch_shape(ar, imgsz, stride.max(1), pad))
+        .collect();
     (order, shapes)
 }
 
@@ -56,7 +59,10 @@ mod tests {
         assert_eq!(order, vec![0]);
         assert_eq!(shapes, vec![(512, 672)]);
         // Train pad 0: 480x640.
-        assert_eq!(rect_batch_shapes(&[0.75], 1, 640, 32, RECT_PAD_TRAIN).1, vec![(480, 640)]);
+        assert_eq!(
+            rect_batch_shapes(&[0.75], 1, 640, 32, RECT_PAD_TRAIN).1,
+            vec![(480, 640)]
+        );
     }
 
     #[test]

@@ -22,7 +22,11 @@ pub const CURVE_POINTS: usize = 1000;
 ///
 /// 8.4 differs (an extra `(recall[-1], 0)` point); this is the 8.3.x formula.
 pub fn compute_ap(recall: &[f64], precision: &[f64]) -> (f64, Vec<f64>, Vec<f64>) {
-    assert_eq!(recall.len(), precision.len(), "compute_ap: recall and precision lengths differ");
+    assert_eq!(
+        recall.len(),
+        precision.len(),
+        "compute_ap: recall and precision lengths differ"
+    );
     let mut mrec = Vec::with_capacity(recall.len() + 2);
     mrec.push(0.0);
     mrec.extend_from_slice(recall);
@@ -34,7 +38,11 @@ pub fn compute_ap(recall: &[f64], precision: &[f64]) -> (f64, Vec<f64>, Vec<f64>
     // np.flip(np.maximum.accumulate(np.flip(mpre))); np.maximum propagates NaN.
     let mut run = f64::NEG_INFINITY;
     for v in mpre.iter_mut().rev() {
-        run = if run.is_nan() || v.is_nan() { f64::NAN } else { run.max(*v) };
+        run = if run.is_nan() || v.is_nan() {
+            f64::NAN
+        } else {
+            run.max(*v)
+        };
         *v = run;
     }
     let x = linspace(0.0, 1.0, 101);
@@ -96,22 +104,38 @@ impl ApResult {
 
     /// Mean precision (`p.mean()`, 0 when there are no classes).
     pub fn mp(&self) -> f64 {
-        if self.p.is_empty() { 0.0 } else { mean(&self.p) }
+        if self.p.is_empty() {
+            0.0
+        } else {
+            mean(&self.p)
+        }
     }
 
     /// Mean recall (`r.mean()`, 0 when there are no classes).
     pub fn mr(&self) -> f64 {
-        if self.r.is_empty() { 0.0 } else { mean(&self.r) }
+        if self.r.is_empty() {
+            0.0
+        } else {
+            mean(&self.r)
+        }
     }
 
     /// mAP@0.5 (`all_ap[:, 0].mean()`, 0 when there are no classes).
     pub fn map50(&self) -> f64 {
-        if self.ap.is_empty() { 0.0 } else { mean(&self.ap50()) }
+        if self.ap.is_empty() {
+            0.0
+        } else {
+            mean(&self.ap50())
+        }
     }
 
     /// mAP@0.75 (`all_ap[:, 5].mean()`).
     pub fn map75(&self) -> f64 {
-        if self.ap.is_empty() { 0.0 } else { mean(&self.ap.iter().map(|a| a[5]).collect::<Vec<_>>()) }
+        if self.ap.is_empty() {
+            0.0
+        } else {
+            mean(&self.ap.iter().map(|a| a[5]).collect::<Vec<_>>())
+        }
     }
 
     /// mAP@0.5:0.95 (`all_ap.mean()`: one pairwise sum over the flattened `[n_classes × 10]` matrix).
@@ -206,13 +230,16 @@ pub fn ap_per_class(
     let mut pr_curve_classes: Vec<usize> = Vec::new();
 
     // Predictions of each class, in sorted (decreasing confidence) order.
-    let mut by_class: std::collections::HashMap<usize, Vec<usize>> = std::collections::HashMap::new();
+    let mut by_class: std::collections::HashMap<usize, Vec<usize>> =
+        std::collections::HashMap::new();
     for &i in &order {
         by_class.entry(pred_cls[i]).or_default().push(i);
     }
 
     for (ci, &c) in classes.iter().enumerate() {
-        let Some(idx) = by_class.get(&c) else { continue };
+        let Some(idx) = by_class.get(&c) else {
+            continue;
+        };
         let n_l = nt[ci];
         let n_p = idx.len();
         if n_p == 0 || n_l == 0 {
@@ -256,7 +283,12 @@ pub fn ap_per_class(
     let f1_curve: Vec<Vec<f64>> = p_curve
         .iter()
         .zip(&r_curve)
-        .map(|(pc, rc)| pc.iter().zip(rc).map(|(&p, &r)| 2.0 * p * r / (p + r + EPS)).collect())
+        .map(|(pc, rc)| {
+            pc.iter()
+                .zip(rc)
+                .map(|(&p, &r)| 2.0 * p * r / (p + r + EPS))
+                .collect()
+        })
         .collect();
 
     // f1_curve.mean(0): column sums accumulated class by class (NumPy's outer-axis reduction), / n.
@@ -274,8 +306,16 @@ pub fn ap_per_class(
     let p: Vec<f64> = p_curve.iter().map(|c| c[best_index]).collect();
     let r: Vec<f64> = r_curve.iter().map(|c| c[best_index]).collect();
     let f1: Vec<f64> = f1_curve.iter().map(|c| c[best_index]).collect();
-    let tp_out: Vec<f64> = r.iter().zip(&nt).map(|(&r, &n)| round(r * n as f64)).collect();
-    let fp_out: Vec<f64> = tp_out.iter().zip(&p).map(|(&t, &p)| round(t / (p + EPS) - t)).collect();
+    let tp_out: Vec<f64> = r
+        .iter()
+        .zip(&nt)
+        .map(|(&r, &n)| round(r * n as f64))
+        .collect();
+    let fp_out: Vec<f64> = tp_out
+        .iter()
+        .zip(&p)
+        .map(|(&t, &p)| round(t / (p + EPS) - t))
+        .collect();
 
     ApResult {
         classes,
@@ -341,8 +381,13 @@ pub struct DetMetrics {
 }
 
 /// Metric keys as Ultralytics logs them (`DetMetrics.keys` + `"fitness"`).
-pub const METRIC_KEYS: [&str; 5] =
-    ["metrics/precision(B)", "metrics/recall(B)", "metrics/mAP50(B)", "metrics/mAP50-95(B)", "fitness"];
+pub const METRIC_KEYS: [&str; 5] = [
+    "metrics/precision(B)",
+    "metrics/recall(B)",
+    "metrics/mAP50(B)",
+    "metrics/mAP50-95(B)",
+    "fitness",
+];
 
 /// NumPy `nan_to_num` for one float64.
 fn nan_to_num(v: f64) -> f64 {
@@ -359,7 +404,12 @@ fn nan_to_num(v: f64) -> f64 {
 
 impl DetMetrics {
     /// Builds the metrics from an [`ApResult`] plus the per-class counts gathered during validation.
-    pub fn from_ap(ap: ApResult, seen: usize, nt_per_class: Vec<usize>, nt_per_image: Vec<usize>) -> Self {
+    pub fn from_ap(
+        ap: ApResult,
+        seen: usize,
+        nt_per_class: Vec<usize>,
+        nt_per_image: Vec<usize>,
+    ) -> Self {
         let ap50 = ap.ap50();
         let ap50_95 = ap.ap50_95();
         let per_class = ap
@@ -558,16 +608,47 @@ mod tests {
     #[test]
     fn golden_against_numpy() {
         let lead = [10usize, 0, 7, 3, 10, 0, 5, 1, 0, 9];
-        let tp: Vec<[bool; NUM_IOU]> = lead.iter().map(|&l| std::array::from_fn(|t| t < l)).collect();
+        let tp: Vec<[bool; NUM_IOU]> = lead
+            .iter()
+            .map(|&l| std::array::from_fn(|t| t < l))
+            .collect();
         let conf = [0.95f32, 0.9, 0.85, 0.8, 0.7, 0.6, 0.55, 0.4, 0.3, 0.2];
         let pc = [0usize, 0, 1, 0, 1, 1, 0, 0, 1, 1];
         let tc = [0usize, 0, 0, 0, 1, 1, 1, 2];
         let r = ap_per_class(&tp, &conf, &pc, &tc, 3);
         assert_eq!(r.best_index, 0);
         let a = 0.32099999999999995;
-        assert_eq!(r.ap[0], [0.845, 0.6980000000000001, 0.6980000000000001, 0.472, 0.472, a, a, a, a, a]);
+        assert_eq!(
+            r.ap[0],
+            [
+                0.845,
+                0.6980000000000001,
+                0.6980000000000001,
+                0.472,
+                0.472,
+                a,
+                a,
+                a,
+                a,
+                a
+            ]
+        );
         let b = 0.863;
-        assert_eq!(r.ap[1], [b, b, b, b, b, b, b, 0.36682000000000003, 0.36682000000000003, 0.23382999999999998]);
+        assert_eq!(
+            r.ap[1],
+            [
+                b,
+                b,
+                b,
+                b,
+                b,
+                b,
+                b,
+                0.36682000000000003,
+                0.36682000000000003,
+                0.23382999999999998
+            ]
+        );
         assert_eq!(r.ap[2], [0.0; NUM_IOU]);
         assert_eq!(r.p, vec![0.8, 0.6, 0.0]);
         assert_eq!(r.r, vec![1.0, 1.0, 0.0]);

@@ -8,13 +8,25 @@ pub const IOU_EPS: f32 = 1e-7;
 /// torch `minimum` semantics: NaN if either operand is NaN.
 #[inline]
 pub(crate) fn t_min(a: f32, b: f32) -> f32 {
-    if a.is_nan() || b.is_nan() { f32::NAN } else if b < a { b } else { a }
+    if a.is_nan() || b.is_nan() {
+        f32::NAN
+    } else if b < a {
+        b
+    } else {
+        a
+    }
 }
 
 /// torch `maximum` semantics: NaN if either operand is NaN.
 #[inline]
 pub(crate) fn t_max(a: f32, b: f32) -> f32 {
-    if a.is_nan() || b.is_nan() { f32::NAN } else if a < b { b } else { a }
+    if a.is_nan() || b.is_nan() {
+        f32::NAN
+    } else if a < b {
+        b
+    } else {
+        a
+    }
 }
 
 /// torch `clamp(min=0)` semantics: NaN stays NaN.
@@ -37,7 +49,12 @@ pub fn xywh_to_xyxy(b: [f32; 4]) -> [f32; 4] {
 /// `c = (x1 + x2) / 2`, `w = x2 - x1`).
 #[inline]
 pub fn xyxy_to_xywh(b: [f32; 4]) -> [f32; 4] {
-    [(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0, b[2] - b[0], b[3] - b[1]]
+    [
+        (b[0] + b[2]) / 2.0,
+        (b[1] + b[3]) / 2.0,
+        b[2] - b[0],
+        b[3] - b[1],
+    ]
 }
 
 /// IoU of one pair of `xyxy` boxes, exactly as one element of [`box_iou`]:
@@ -60,7 +77,9 @@ pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
 ///   the values are bit-identical to torch's float32 CPU/GPU results (torch runs these as separate
 ///   element-wise kernels, no FMA contraction is possible).
 pub fn box_iou(a: &[[f32; 4]], b: &[[f32; 4]]) -> Vec<Vec<f32>> {
-    a.iter().map(|ai| b.iter().map(|bj| iou(ai, bj)).collect()).collect()
+    a.iter()
+        .map(|ai| b.iter().map(|bj| iou(ai, bj)).collect())
+        .collect()
 }
 
 #[cfg(test)]
@@ -96,7 +115,11 @@ mod tests {
     #[test]
     fn box_iou_shape_and_symmetry() {
         let a = [[0.0, 0.0, 10.0, 10.0], [5.0, 5.0, 15.0, 15.0]];
-        let b = [[0.0, 0.0, 10.0, 10.0], [100.0, 100.0, 110.0, 110.0], [5.0, 0.0, 15.0, 10.0]];
+        let b = [
+            [0.0, 0.0, 10.0, 10.0],
+            [100.0, 100.0, 110.0, 110.0],
+            [5.0, 0.0, 15.0, 10.0],
+        ];
         let m = box_iou(&a, &b);
         assert_eq!(m.len(), 2);
         assert_eq!(m[0].len(), 3);

@@ -17,7 +17,11 @@ pub fn iou_thresholds() -> [f32; NUM_IOU] {
     let halfway = steps / 2;
     let mut out = [0f32; NUM_IOU];
     for (i, o) in out.iter_mut().enumerate() {
-        *o = if i < halfway { start + step * i as f32 } else { end - step * (steps - i - 1) as f32 };
+        *o = if i < halfway {
+            start + step * i as f32
+        } else {
+            end - step * (steps - i - 1) as f32
+        };
     }
     out
 }
@@ -47,11 +51,18 @@ pub fn iou_thresholds() -> [f32; NUM_IOU] {
 ///
 /// # Panics
 /// If `iou` is not `[target_cls.len()][pred_cls.len()]`.
-pub fn match_predictions(pred_cls: &[usize], target_cls: &[usize], iou: &[Vec<f32>]) -> Vec<[bool; NUM_IOU]> {
+pub fn match_predictions(
+    pred_cls: &[usize],
+    target_cls: &[usize],
+    iou: &[Vec<f32>],
+) -> Vec<[bool; NUM_IOU]> {
     let n_pred = pred_cls.len();
     let n_gt = target_cls.len();
     assert_eq!(iou.len(), n_gt, "iou must have n_gt rows");
-    assert!(iou.iter().all(|r| r.len() == n_pred), "iou rows must have n_pred columns");
+    assert!(
+        iou.iter().all(|r| r.len() == n_pred),
+        "iou rows must have n_pred columns"
+    );
     let mut correct = vec![[false; NUM_IOU]; n_pred];
     if n_pred == 0 || n_gt == 0 {
         return correct;
@@ -114,7 +125,12 @@ mod tests {
     fn single_match_thresholds() {
         // IoU 0.72 -> TP at 0.50..0.70 (5 thresholds)
         let c = match_predictions(&[0], &[0], &m(&[&[0.72]]));
-        assert_eq!(c[0], [true, true, true, true, true, false, false, false, false, false]);
+        assert_eq!(
+            c[0],
+            [
+                true, true, true, true, true, false, false, false, false, false
+            ]
+        );
         // exactly at a threshold counts (>=)
         let c = match_predictions(&[0], &[0], &m(&[&[0.75]]));
         assert_eq!(c[0].iter().filter(|&&b| b).count(), 6);
@@ -130,7 +146,10 @@ mod tests {
     fn one_prediction_two_gts() {
         // pred 0 overlaps gt0 (0.6) and gt1 (0.9): it claims gt1 only; pred count 1 => one TP.
         let c = match_predictions(&[0], &[0, 0], &m(&[&[0.6], &[0.9]]));
-        assert_eq!(c[0], [true, true, true, true, true, true, true, true, true, false]);
+        assert_eq!(
+            c[0],
+            [true, true, true, true, true, true, true, true, true, false]
+        );
     }
 
     #[test]
@@ -138,8 +157,18 @@ mod tests {
         // pred 0 (more confident) IoU 0.6, pred 1 IoU 0.9, same GT: Ultralytics gives the GT to the lowest
         // prediction index among claimants, i.e. pred 0, wherever pred 0 still qualifies (thr <= 0.6).
         let c = match_predictions(&[0, 0], &[0], &m(&[&[0.6, 0.9]]));
-        assert_eq!(c[0], [true, true, true, false, false, false, false, false, false, false]);
-        assert_eq!(c[1], [false, false, false, true, true, true, true, true, true, false]);
+        assert_eq!(
+            c[0],
+            [
+                true, true, true, false, false, false, false, false, false, false
+            ]
+        );
+        assert_eq!(
+            c[1],
+            [
+                false, false, false, true, true, true, true, true, true, false
+            ]
+        );
     }
 
     #[test]

@@ -56,7 +56,11 @@ impl NmsConfig {
     /// Validation settings of `DetectionValidator`: `conf 0.001, iou 0.7, max_det 300, multi_label = true`
     /// (set `agnostic` for `single_cls` / `agnostic_nms`).
     pub fn validation() -> Self {
-        Self { conf: 0.001, multi_label: true, ..Self::default() }
+        Self {
+            conf: 0.001,
+            multi_label: true,
+            ..Self::default()
+        }
     }
 }
 
@@ -118,7 +122,12 @@ impl Ord for Ranked {
 
 impl TopRows {
     fn new(cap: usize) -> Self {
-        Self { cap, rows: Vec::new(), heap: None, next_idx: 0 }
+        Self {
+            cap,
+            rows: Vec::new(),
+            heap: None,
+            next_idx: 0,
+        }
     }
 
     fn push(&mut self, row: Row) {
@@ -130,7 +139,11 @@ impl TopRows {
                 && desc_nan_first(row.score, worst.score) == Ordering::Less
             {
                 heap.pop();
-                heap.push(Ranked { score: row.score, idx, row });
+                heap.push(Ranked {
+                    score: row.score,
+                    idx,
+                    row,
+                });
             }
             return;
         }
@@ -139,7 +152,11 @@ impl TopRows {
             let heap: std::collections::BinaryHeap<Ranked> = std::mem::take(&mut self.rows)
                 .into_iter()
                 .enumerate()
-                .map(|(i, row)| Ranked { score: row.score, idx: i as u64, row })
+                .map(|(i, row)| Ranked {
+                    score: row.score,
+                    idx: i as u64,
+                    row,
+                })
                 .collect();
             let mut heap = heap;
             while heap.len() > self.cap {
@@ -216,8 +233,17 @@ fn tv_iou(bi: &[f32; 4], area_i: f32, bj: &[f32; 4], area_j: f32) -> f32 {
 ///
 /// Cost: O(N log N + N · K) where K ≤ `max_keep` is the number of kept boxes (each box is only compared with
 /// kept boxes), instead of torchvision's O(N²).
-pub fn nms_greedy(boxes: &[[f32; 4]], scores: &[f32], iou_thres: f32, max_keep: usize) -> Vec<usize> {
-    assert_eq!(boxes.len(), scores.len(), "nms_greedy: boxes and scores must have the same length");
+pub fn nms_greedy(
+    boxes: &[[f32; 4]],
+    scores: &[f32],
+    iou_thres: f32,
+    max_keep: usize,
+) -> Vec<usize> {
+    assert_eq!(
+        boxes.len(),
+        scores.len(),
+        "nms_greedy: boxes and scores must have the same length"
+    );
     let groups = vec![0u32; boxes.len()];
     greedy_grouped(boxes, scores, &groups, 1, iou_thres, max_keep)
 }
@@ -237,7 +263,10 @@ fn greedy_grouped(
     if n == 0 || max_keep == 0 {
         return Vec::new();
     }
-    let areas: Vec<f32> = boxes.iter().map(|b| (b[2] - b[0]) * (b[3] - b[1])).collect();
+    let areas: Vec<f32> = boxes
+        .iter()
+        .map(|b| (b[2] - b[0]) * (b[3] - b[1]))
+        .collect();
     let mut order: Vec<u32> = (0..n as u32).collect();
     order.sort_by(|&a, &b| desc_nan_first(scores[a as usize], scores[b as usize]));
 
@@ -279,7 +308,10 @@ fn classes_are_separable(boxes: &[[f32; 4]], cls: &[u32], nc: usize) -> bool {
         lo[c] = lo[c].min(b[0]).min(b[2]);
         hi[c] = hi[c].max(b[0]).max(b[2]);
     }
-    let mut ranges: Vec<(f32, f32)> = (0..nc).filter(|&c| used[c]).map(|c| (lo[c], hi[c])).collect();
+    let mut ranges: Vec<(f32, f32)> = (0..nc)
+        .filter(|&c| used[c])
+        .map(|c| (lo[c], hi[c]))
+        .collect();
     ranges.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(Ordering::Equal));
     let mut run_hi = f32::NEG_INFINITY;
     for (l, h) in ranges {
@@ -320,11 +352,30 @@ fn classes_are_separable(boxes: &[[f32; 4]], cls: &[u32], nc: usize) -> bool {
 ///
 /// # Panics
 /// If `pred.len() != (4 + nc) * num_anchors`, or `conf`/`iou` are outside `[0, 1]` (Ultralytics asserts).
-pub fn non_max_suppression(pred: &[f32], nc: usize, num_anchors: usize, cfg: &NmsConfig) -> Vec<Detection> {
+pub fn non_max_suppression(
+    pred: &[f32],
+    nc: usize,
+    num_anchors: usize,
+    cfg: &NmsConfig,
+) -> Vec<Detection> {
     let a_n = num_anchors;
-    assert_eq!(pred.len(), (4 + nc) * a_n, "pred must have shape [4 + nc, A] = [{}, {}]", 4 + nc, a_n);
-    assert!((0.0..=1.0).contains(&cfg.conf), "Invalid confidence threshold {}", cfg.conf);
-    assert!((0.0..=1.0).contains(&cfg.iou), "Invalid IoU threshold {}", cfg.iou);
+    assert_eq!(
+        pred.len(),
+        (4 + nc) * a_n,
+        "pred must have shape [4 + nc, A] = [{}, {}]",
+        4 + nc,
+        a_n
+    );
+    assert!(
+        (0.0..=1.0).contains(&cfg.conf),
+        "Invalid confidence threshold {}",
+        cfg.conf
+    );
+    assert!(
+        (0.0..=1.0).contains(&cfg.iou),
+        "Invalid IoU threshold {}",
+        cfg.iou
+    );
     if nc == 0 || a_n == 0 {
         return Vec::new();
     }
@@ -356,7 +407,8 @@ pub fn non_max_suppression(pred: &[f32], nc: usize, num_anchors: usize, cfg: &Nm
         }
         ok
     });
-    let box_of = |a: usize| xywh_to_xyxy([pred[a], pred[a_n + a], pred[2 * a_n + a], pred[3 * a_n + a]]);
+    let box_of =
+        |a: usize| xywh_to_xyxy([pred[a], pred[a_n + a], pred[2 * a_n + a], pred[3 * a_n + a]]);
 
     // (2)-(5) build candidate rows (class filter applied inline) and keep the `max_nms` best.
     let multi_label = cfg.multi_label && nc > 1;
@@ -368,7 +420,11 @@ pub fn non_max_suppression(pred: &[f32], nc: usize, num_anchors: usize, cfg: &Nm
             for c in 0..nc {
                 let s = score(c, a);
                 if s > conf && ok(c) {
-                    top.push(Row { bbox, score: s, cls: c as u32 });
+                    top.push(Row {
+                        bbox,
+                        score: s,
+                        cls: c as u32,
+                    });
                 }
             }
         } else {
@@ -383,7 +439,11 @@ pub fn non_max_suppression(pred: &[f32], nc: usize, num_anchors: usize, cfg: &Nm
                 }
             }
             if bs > conf && ok(bc) {
-                top.push(Row { bbox, score: bs, cls: bc as u32 });
+                top.push(Row {
+                    bbox,
+                    score: bs,
+                    cls: bc as u32,
+                });
             }
         }
     }
@@ -396,8 +456,17 @@ pub fn non_max_suppression(pred: &[f32], nc: usize, num_anchors: usize, cfg: &Nm
     let offset_boxes: Vec<[f32; 4]> = rows
         .iter()
         .map(|r| {
-            let off = if cfg.agnostic { 0.0 } else { r.cls as f32 * cfg.max_wh };
-            [r.bbox[0] + off, r.bbox[1] + off, r.bbox[2] + off, r.bbox[3] + off]
+            let off = if cfg.agnostic {
+                0.0
+            } else {
+                r.cls as f32 * cfg.max_wh
+            };
+            [
+                r.bbox[0] + off,
+                r.bbox[1] + off,
+                r.bbox[2] + off,
+                r.bbox[3] + off,
+            ]
         })
         .collect();
     let scores: Vec<f32> = rows.iter().map(|r| r.score).collect();
@@ -412,7 +481,11 @@ pub fn non_max_suppression(pred: &[f32], nc: usize, num_anchors: usize, cfg: &Nm
 
     // (7) output (un-offset boxes), already limited to max_det.
     keep.into_iter()
-        .map(|i| Detection { bbox: rows[i].bbox, conf: rows[i].score, cls: rows[i].cls as usize })
+        .map(|i| Detection {
+            bbox: rows[i].bbox,
+            conf: rows[i].score,
+            cls: rows[i].cls as usize,
+        })
         .collect()
 }
 
@@ -429,11 +502,18 @@ pub fn non_max_suppression_batch(
     cfg: &NmsConfig,
 ) -> Vec<Vec<Detection>> {
     let per = (4 + nc) * num_anchors;
-    assert_eq!(pred.len(), batch * per, "pred must have shape [B, 4 + nc, A] = [{batch}, {}, {num_anchors}]", 4 + nc);
+    assert_eq!(
+        pred.len(),
+        batch * per,
+        "pred must have shape [B, 4 + nc, A] = [{batch}, {}, {num_anchors}]",
+        4 + nc
+    );
     if per == 0 {
         return vec![Vec::new(); batch];
     }
-    pred.chunks_exact(per).map(|p| non_max_suppression(p, nc, num_anchors, cfg)).collect()
+    pred.chunks_exact(per)
+        .map(|p| non_max_suppression(p, nc, num_anchors, cfg))
+        .collect()
 }
 
 #[cfg(test)]
@@ -458,7 +538,10 @@ mod tests {
     #[test]
     fn defaults_match_ultralytics() {
         let c = NmsConfig::default();
-        assert_eq!((c.conf, c.iou, c.max_det, c.max_nms, c.max_wh), (0.25, 0.7, 300, 30000, 7680.0));
+        assert_eq!(
+            (c.conf, c.iou, c.max_det, c.max_nms, c.max_wh),
+            (0.25, 0.7, 300, 30000, 7680.0)
+        );
         assert!(!c.multi_label && !c.agnostic && c.classes.is_none());
         let v = NmsConfig::validation();
         assert_eq!((v.conf, v.iou, v.multi_label), (0.001, 0.7, true));
@@ -467,7 +550,13 @@ mod tests {
     #[test]
     fn overlapping_same_class_suppressed() {
         // two 10x10 boxes shifted by 1 px: IoU = 90/110 = 0.818 > 0.7
-        let pred = make_pred(&[([5.0, 5.0, 10.0, 10.0], vec![0.9, 0.1]), ([6.0, 5.0, 10.0, 10.0], vec![0.8, 0.1])], 2);
+        let pred = make_pred(
+            &[
+                ([5.0, 5.0, 10.0, 10.0], vec![0.9, 0.1]),
+                ([6.0, 5.0, 10.0, 10.0], vec![0.8, 0.1]),
+            ],
+            2,
+        );
         let d = non_max_suppression(&pred, 2, 2, &NmsConfig::default());
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].cls, 0);
@@ -477,12 +566,21 @@ mod tests {
 
     #[test]
     fn overlapping_different_class_kept() {
-        let pred = make_pred(&[([5.0, 5.0, 10.0, 10.0], vec![0.9, 0.1]), ([6.0, 5.0, 10.0, 10.0], vec![0.1, 0.8])], 2);
+        let pred = make_pred(
+            &[
+                ([5.0, 5.0, 10.0, 10.0], vec![0.9, 0.1]),
+                ([6.0, 5.0, 10.0, 10.0], vec![0.1, 0.8]),
+            ],
+            2,
+        );
         let d = non_max_suppression(&pred, 2, 2, &NmsConfig::default());
         assert_eq!(d.len(), 2);
         assert_eq!((d[0].cls, d[1].cls), (0, 1));
         // agnostic suppresses across classes
-        let cfg = NmsConfig { agnostic: true, ..NmsConfig::default() };
+        let cfg = NmsConfig {
+            agnostic: true,
+            ..NmsConfig::default()
+        };
         let d = non_max_suppression(&pred, 2, 2, &cfg);
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].cls, 0);
@@ -499,13 +597,21 @@ mod tests {
     #[test]
     fn greedy_chain_suppressed_box_does_not_suppress() {
         // A overlaps B, B overlaps C, A does not overlap C: keep A and C.
-        let boxes = [[0.0, 0.0, 10.0, 10.0], [5.0, 0.0, 15.0, 10.0], [10.0, 0.0, 20.0, 10.0]];
+        let boxes = [
+            [0.0, 0.0, 10.0, 10.0],
+            [5.0, 0.0, 15.0, 10.0],
+            [10.0, 0.0, 20.0, 10.0],
+        ];
         assert_eq!(nms_greedy(&boxes, &[0.9, 0.8, 0.7], 0.3, 300), vec![0, 2]);
     }
 
     #[test]
     fn ties_keep_lower_index_first() {
-        let boxes = [[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 10.0], [50.0, 0.0, 60.0, 10.0]];
+        let boxes = [
+            [0.0, 0.0, 10.0, 10.0],
+            [0.0, 0.0, 10.0, 10.0],
+            [50.0, 0.0, 60.0, 10.0],
+        ];
         assert_eq!(nms_greedy(&boxes, &[0.5, 0.5, 0.5], 0.7, 300), vec![0, 2]);
     }
 
@@ -517,9 +623,15 @@ mod tests {
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].cls, 1);
         // multi-label: classes 1 and 2 (> 0.25), not class 0 (== 0.25); sorted by conf
-        let cfg = NmsConfig { multi_label: true, ..NmsConfig::default() };
+        let cfg = NmsConfig {
+            multi_label: true,
+            ..NmsConfig::default()
+        };
         let d = non_max_suppression(&pred, 3, 1, &cfg);
-        assert_eq!(d.iter().map(|x| (x.cls, x.conf)).collect::<Vec<_>>(), vec![(1, 0.3), (2, 0.26)]);
+        assert_eq!(
+            d.iter().map(|x| (x.cls, x.conf)).collect::<Vec<_>>(),
+            vec![(1, 0.3), (2, 0.26)]
+        );
         // multi_label is ignored for nc == 1
         let p1 = make_pred(&[([5.0, 5.0, 10.0, 10.0], vec![0.9])], 1);
         assert_eq!(non_max_suppression(&p1, 1, 1, &cfg).len(), 1);
@@ -534,20 +646,37 @@ mod tests {
 
     #[test]
     fn class_filter_max_det_and_max_nms() {
-        let anchors: Vec<([f32; 4], Vec<f32>)> =
-            (0..10).map(|i| ([i as f32 * 100.0 + 5.0, 5.0, 10.0, 10.0], vec![0.3 + i as f32 * 0.01, 0.9 - i as f32 * 0.01])).collect();
+        let anchors: Vec<([f32; 4], Vec<f32>)> = (0..10)
+            .map(|i| {
+                (
+                    [i as f32 * 100.0 + 5.0, 5.0, 10.0, 10.0],
+                    vec![0.3 + i as f32 * 0.01, 0.9 - i as f32 * 0.01],
+                )
+            })
+            .collect();
         let pred = make_pred(&anchors, 2);
-        let cfg = NmsConfig { classes: Some(vec![0]), multi_label: true, ..NmsConfig::default() };
+        let cfg = NmsConfig {
+            classes: Some(vec![0]),
+            multi_label: true,
+            ..NmsConfig::default()
+        };
         let d = non_max_suppression(&pred, 2, 10, &cfg);
         assert_eq!(d.len(), 10);
         assert!(d.iter().all(|x| x.cls == 0));
         assert!(d.windows(2).all(|w| w[0].conf >= w[1].conf));
-        let cfg = NmsConfig { max_det: 3, ..NmsConfig::default() };
+        let cfg = NmsConfig {
+            max_det: 3,
+            ..NmsConfig::default()
+        };
         let d = non_max_suppression(&pred, 2, 10, &cfg);
         assert_eq!(d.len(), 3);
         assert_eq!(d[0].conf, 0.9);
         // max_nms keeps the top-scoring rows only
-        let cfg = NmsConfig { max_nms: 4, multi_label: true, ..NmsConfig::default() };
+        let cfg = NmsConfig {
+            max_nms: 4,
+            multi_label: true,
+            ..NmsConfig::default()
+        };
         let d = non_max_suppression(&pred, 2, 10, &cfg);
         assert_eq!(d.len(), 4);
         assert!(d.iter().all(|x| x.cls == 1));

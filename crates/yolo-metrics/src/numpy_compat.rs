@@ -49,9 +49,19 @@ fn interp_index(x: f64, xp: &[f64]) -> isize {
 ///
 /// # Panics
 /// If `xp` is empty or `xp.len() != fp.len()` (NumPy raises `ValueError`).
-pub fn interp(x: &[f64], xp: &[f64], fp: &[f64], left: Option<f64>, right: Option<f64>) -> Vec<f64> {
+pub fn interp(
+    x: &[f64],
+    xp: &[f64],
+    fp: &[f64],
+    left: Option<f64>,
+    right: Option<f64>,
+) -> Vec<f64> {
     assert!(!xp.is_empty(), "interp: xp must not be empty");
-    assert_eq!(xp.len(), fp.len(), "interp: xp and fp must have the same length");
+    assert_eq!(
+        xp.len(),
+        fp.len(),
+        "interp: xp and fp must have the same length"
+    );
     let n = xp.len();
     let lval = left.unwrap_or(fp[0]);
     let rval = right.unwrap_or(fp[n - 1]);
@@ -155,7 +165,11 @@ pub fn mean(a: &[f64]) -> f64 {
 /// # Panics
 /// If `x.len() != y.len()`.
 pub fn trapezoid(y: &[f64], x: &[f64]) -> f64 {
-    assert_eq!(x.len(), y.len(), "trapezoid: x and y must have the same length");
+    assert_eq!(
+        x.len(),
+        y.len(),
+        "trapezoid: x and y must have the same length"
+    );
     if y.len() < 2 {
         return 0.0;
     }
@@ -239,12 +253,21 @@ mod tests {
     fn interp_basic_and_edges() {
         let xp = [0.0, 1.0, 2.0];
         let fp = [0.0, 10.0, 0.0];
-        let r = interp(&[-1.0, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0], &xp, &fp, Some(-5.0), None);
+        let r = interp(
+            &[-1.0, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0],
+            &xp,
+            &fp,
+            Some(-5.0),
+            None,
+        );
         assert_eq!(r, vec![-5.0, 0.0, 5.0, 10.0, 5.0, 0.0, 0.0]);
         // NaN x propagates
         assert!(interp(&[f64::NAN], &xp, &fp, None, None)[0].is_nan());
         // single point
-        assert_eq!(interp(&[0.0, 1.0, 2.0], &[1.0], &[7.0], Some(1.0), Some(2.0)), vec![1.0, 7.0, 2.0]);
+        assert_eq!(
+            interp(&[0.0, 1.0, 2.0], &[1.0], &[7.0], Some(1.0), Some(2.0)),
+            vec![1.0, 7.0, 2.0]
+        );
     }
 
     #[test]
@@ -262,7 +285,8 @@ mod tests {
     #[test]
     fn pairwise_sum_orders() {
         let v: Vec<f64> = (0..10).map(|i| i as f64 * 0.1).collect();
-        let expected = ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])) + v[8] + v[9];
+        let expected =
+            ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])) + v[8] + v[9];
         assert_eq!(pairwise_sum(&v), expected);
         assert_eq!(pairwise_sum(&[1.0, 2.0, 3.0]), 6.0);
         assert_eq!(sum(&[]), 0.0);
@@ -295,7 +319,9 @@ mod tests {
     #[test]
     fn smooth_window_and_padding() {
         // len 1000, f 0.1 -> nf = 101
-        let y: Vec<f64> = (0..1000).map(|i| if i == 500 { 101.0 } else { 0.0 }).collect();
+        let y: Vec<f64> = (0..1000)
+            .map(|i| if i == 500 { 101.0 } else { 0.0 })
+            .collect();
         let s = smooth(&y, 0.1);
         assert_eq!(s.len(), 1000);
         assert_eq!(s[449], 0.0);
@@ -308,8 +334,8 @@ mod tests {
         for v in c {
             assert!((v - 2.0).abs() < 1e-15);
         }
-        // len 10, f 0.1 -> round(2.0)//2 + 1 = 2 ... 1 + 1 = 2? round(10*0.1*2)=2, 2//2=1, +1 = 2 (even!)
-        // An even nf with nf//2 = 1 padding on each side gives len + 2 - 2 + 1 = len + 1 outputs, as NumPy.
+        // len 10, f 0.1 -> nf = round(2.0) // 2 + 1 = 2 (even, despite Ultralytics' "must be odd" comment):
+        // 1 pad element per side, so 'valid' convolution yields len + 1 outputs, exactly as NumPy does.
         assert_eq!(smooth(&[1.0; 10], 0.1).len(), 11);
     }
 }

@@ -49,7 +49,11 @@ impl ValStats {
     /// # Panics
     /// If `gt_boxes_xyxy.len() != gt_cls.len()`.
     pub fn add_image(&mut self, preds: &[Detection], gt_boxes_xyxy: &[[f32; 4]], gt_cls: &[usize]) {
-        assert_eq!(gt_boxes_xyxy.len(), gt_cls.len(), "gt boxes and classes lengths differ");
+        assert_eq!(
+            gt_boxes_xyxy.len(),
+            gt_cls.len(),
+            "gt boxes and classes lengths differ"
+        );
         self.seen += 1;
         self.target_cls.extend_from_slice(gt_cls);
         let mut uniq = gt_cls.to_vec();
@@ -61,7 +65,8 @@ impl ValStats {
         }
         let pred_cls: Vec<usize> = preds.iter().map(|d| d.cls).collect();
         if gt_cls.is_empty() {
-            self.tp.extend(std::iter::repeat_n([false; NUM_IOU], preds.len()));
+            self.tp
+                .extend(std::iter::repeat_n([false; NUM_IOU], preds.len()));
         } else {
             let pred_boxes: Vec<[f32; 4]> = preds.iter().map(|d| d.bbox).collect();
             let iou = box_iou(gt_boxes_xyxy, &pred_boxes);
@@ -126,13 +131,21 @@ pub fn format_g(x: f64, prec: usize) -> String {
     }
     let p = prec.max(1);
     if x == 0.0 {
-        return if x.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if x.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let e_repr = format!("{:.*e}", p - 1, x);
     let (mant, exp) = e_repr.split_once('e').expect("exponent");
     let exp: i32 = exp.parse().expect("exponent digits");
     let strip = |s: &str| -> String {
-        if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s.to_string() }
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s.to_string()
+        }
     };
     if exp < -4 || exp >= p as i32 {
         let sign = if exp < 0 { '-' } else { '+' };
@@ -172,8 +185,16 @@ pub fn summary_table<S: AsRef<str>>(m: &DetMetrics, names: &[S]) -> String {
     lines.push(summary_row("all", m.seen, total, m.mean_results()));
     if names.len() > 1 {
         for c in &m.per_class {
-            let name = names.get(c.class).map(|s| s.as_ref().to_string()).unwrap_or_else(|| c.class.to_string());
-            lines.push(summary_row(&name, c.images, c.instances, [c.p, c.r, c.ap50, c.ap50_95]));
+            let name = names
+                .get(c.class)
+                .map(|s| s.as_ref().to_string())
+                .unwrap_or_else(|| c.class.to_string());
+            lines.push(summary_row(
+                &name,
+                c.images,
+                c.instances,
+                [c.p, c.r, c.ap50, c.ap50_95],
+            ));
         }
     }
     lines.join("\n")
@@ -230,12 +251,19 @@ mod tests {
         let mut s = ValStats::new();
         // image 1: one GT (class 0), a TP and an FP of another class
         s.add_image(
-            &[det([0.0, 0.0, 10.0, 10.0], 0.9, 0), det([50.0, 50.0, 60.0, 60.0], 0.6, 1)],
+            &[
+                det([0.0, 0.0, 10.0, 10.0], 0.9, 0),
+                det([50.0, 50.0, 60.0, 60.0], 0.6, 1),
+            ],
             &[[0.0, 0.0, 10.0, 10.0]],
             &[0],
         );
         // image 2: no predictions, two GT of class 1
-        s.add_image(&[], &[[0.0, 0.0, 5.0, 5.0], [10.0, 10.0, 20.0, 20.0]], &[1, 1]);
+        s.add_image(
+            &[],
+            &[[0.0, 0.0, 5.0, 5.0], [10.0, 10.0, 20.0, 20.0]],
+            &[1, 1],
+        );
         // image 3: predictions but no GT -> all FP
         s.add_image(&[det([0.0, 0.0, 10.0, 10.0], 0.7, 0)], &[], &[]);
         // image 4: nothing at all
@@ -267,14 +295,22 @@ mod tests {
     #[test]
     fn single_class_prints_only_all_row() {
         let mut s = ValStats::new();
-        s.add_image(&[det([0.0, 0.0, 10.0, 10.0], 0.9, 0)], &[[0.0, 0.0, 10.0, 10.0]], &[0]);
+        s.add_image(
+            &[det([0.0, 0.0, 10.0, 10.0], 0.9, 0)],
+            &[[0.0, 0.0, 10.0, 10.0]],
+            &[0],
+        );
         assert_eq!(s.summary_table(&["only"]).lines().count(), 2);
     }
 
     #[test]
     fn merge_concatenates() {
         let mut a = ValStats::new();
-        a.add_image(&[det([0.0, 0.0, 10.0, 10.0], 0.9, 0)], &[[0.0, 0.0, 10.0, 10.0]], &[0]);
+        a.add_image(
+            &[det([0.0, 0.0, 10.0, 10.0], 0.9, 0)],
+            &[[0.0, 0.0, 10.0, 10.0]],
+            &[0],
+        );
         let b = a.clone();
         a.merge(b);
         assert_eq!(a.seen, 2);

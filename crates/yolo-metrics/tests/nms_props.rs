@@ -18,7 +18,11 @@ fn tv_iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
 }
 
 fn offset(d: &Detection, cfg: &NmsConfig) -> [f32; 4] {
-    let o = if cfg.agnostic { 0.0 } else { d.cls as f32 * cfg.max_wh };
+    let o = if cfg.agnostic {
+        0.0
+    } else {
+        d.cls as f32 * cfg.max_wh
+    };
     [d.bbox[0] + o, d.bbox[1] + o, d.bbox[2] + o, d.bbox[3] + o]
 }
 
@@ -41,13 +45,21 @@ fn reference(pred: &[f32], nc: usize, a_n: usize, cfg: &NmsConfig) -> Vec<Detect
         if ml {
             for (c, &s) in scores.iter().enumerate() {
                 if s > cfg.conf {
-                    rows.push(Detection { bbox, conf: s, cls: c });
+                    rows.push(Detection {
+                        bbox,
+                        conf: s,
+                        cls: c,
+                    });
                 }
             }
         } else {
             let c = (0..nc).fold(0, |b, c| if scores[c] > scores[b] { c } else { b });
             if scores[c] > cfg.conf {
-                rows.push(Detection { bbox, conf: scores[c], cls: c });
+                rows.push(Detection {
+                    bbox,
+                    conf: scores[c],
+                    cls: c,
+                });
             }
         }
     }
@@ -87,45 +99,76 @@ struct Case {
 }
 
 fn case() -> impl Strategy<Value = Case> {
-    (1usize..5, 0usize..48, any::<u64>(), 0usize..6, any::<bool>(), any::<bool>(), 0usize..4, any::<bool>()).prop_map(
-        |(nc, a_n, seed, thr_i, multi_label, agnostic, limits, huge)| {
-            // small deterministic generator so boxes cluster and scores tie
-            let mut s = seed | 1;
-            let mut rnd = move || {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 11) as f64 / (1u64 << 53) as f64
-            };
-            let mut pred = vec![0f32; (4 + nc) * a_n];
-            for a in 0..a_n {
-                let cx = (rnd() * 4.0).floor() * 30.0 + rnd() * 12.0;
-                let cy = (rnd() * 3.0).floor() * 30.0 + rnd() * 12.0;
-                // occasionally boxes larger than max_wh, so class-offset boxes of different classes overlap
-                let big = huge && rnd() < 0.2;
-                let w = if big { 9000.0 + rnd() * 9000.0 } else { 5.0 + rnd() * 40.0 };
-                let h = if big { 9000.0 + rnd() * 9000.0 } else { 5.0 + rnd() * 40.0 };
-                let v = [cx as f32, cy as f32, w as f32, h as f32];
-                for k in 0..4 {
-                    pred[k * a_n + a] = v[k];
-                }
-                for c in 0..nc {
-                    // quantised scores -> frequent exact ties
-                    pred[(4 + c) * a_n + a] = ((rnd() * 20.0).floor() / 20.0) as f32;
-                }
-            }
-            let thr = [0.0f32, 0.3, 0.45, 0.5, 0.7, 1.0][thr_i];
-            let (max_det, max_nms) = match limits {
-                0 => (300, 30000),
-                1 => (3, 30000),
-                2 => (300, 7),
-                _ => (5, 10),
-            };
-            let classes = if seed % 5 == 0 { Some(vec![0, nc - 1]) } else { None };
-            let cfg = NmsConfig { conf: 0.25, iou: thr, max_det, max_nms, multi_label, agnostic, classes, ..NmsConfig::default() };
-            Case { nc, a_n, pred, cfg }
-        },
+    (
+        1usize..5,
+        0usize..48,
+        any::<u64>(),
+        0usize..6,
+        any::<bool>(),
+        any::<bool>(),
+        0usize..4,
+        any::<bool>(),
     )
+        .prop_map(
+            |(nc, a_n, seed, thr_i, multi_label, agnostic, limits, huge)| {
+                // small deterministic generator so boxes cluster and scores tie
+                let mut s = seed | 1;
+                let mut rnd = move || {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    (s >> 11) as f64 / (1u64 << 53) as f64
+                };
+                let mut pred = vec![0f32; (4 + nc) * a_n];
+                for a in 0..a_n {
+                    let cx = (rnd() * 4.0).floor() * 30.0 + rnd() * 12.0;
+                    let cy = (rnd() * 3.0).floor() * 30.0 + rnd() * 12.0;
+                    // occasionally boxes larger than max_wh, so class-offset boxes of different classes overlap
+                    let big = huge && rnd() < 0.2;
+                    let w = if big {
+                        9000.0 + rnd() * 9000.0
+                    } else {
+                        5.0 + rnd() * 40.0
+                    };
+                    let h = if big {
+                        9000.0 + rnd() * 9000.0
+                    } else {
+                        5.0 + rnd() * 40.0
+                    };
+                    let v = [cx as f32, cy as f32, w as f32, h as f32];
+                    for k in 0..4 {
+                        pred[k * a_n + a] = v[k];
+                    }
+                    for c in 0..nc {
+                        // quantised scores -> frequent exact ties
+                        pred[(4 + c) * a_n + a] = ((rnd() * 20.0).floor() / 20.0) as f32;
+                    }
+                }
+                let thr = [0.0f32, 0.3, 0.45, 0.5, 0.7, 1.0][thr_i];
+                let (max_det, max_nms) = match limits {
+                    0 => (300, 30000),
+                    1 => (3, 30000),
+                    2 => (300, 7),
+                    _ => (5, 10),
+                };
+                let classes = if seed % 5 == 0 {
+                    Some(vec![0, nc - 1])
+                } else {
+                    None
+                };
+                let cfg = NmsConfig {
+                    conf: 0.25,
+                    iou: thr,
+                    max_det,
+                    max_nms,
+                    multi_label,
+                    agnostic,
+                    classes,
+                    ..NmsConfig::default()
+                };
+                Case { nc, a_n, pred, cfg }
+            },
+        )
 }
 
 proptest! {

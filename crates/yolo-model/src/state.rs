@@ -80,13 +80,32 @@ pub fn export_state_dict<B: Backend>(model: &Yolo<B>) -> StateDict {
     StateDict { tensors: exporter.out, metadata: BTreeMap::new() }
 }
 
-/// Names and shapes of every float tensor `model` holds, in module order.
-pub fn tensor_shapes<B: Backend>(model: &Yolo<B>) -> Vec<(String, Vec<usize>)> {
-    struct Shapes {
-        path: PathStack,
-        out: Vec<(String, Vec<usize>)>,
+/// One float tensor of a module: its burn id, Ultralytics name and shape.
+#[derive(Debug, Clone)]
+pub struct NamedTensor {
+    /// burn's parameter id (stable across `clone`, `valid`, `fork`).
+    pub id: ParamId,
+    /// Ultralytics name, e.g. `model.2.m.0.cv1.bn.weight`.
+    pub name: String,
+    /// Shape in PyTorch order.
+    pub shape: Vec<usize>,
+}
+
+impl NamedTensor {
+    /// BatchNorm running statistics are buffers, not parameters.
+    pub fn is_buffer(&self) -> bool {
+        self.name.ends_with(".running_mean") || self.name.ends_with(".running_var")
     }
-    impl<B: Backend> ModuleVisitor<B> for Shapes {
+}
+
+/// Every float tensor of any module (parameters and BatchNorm running statistics) with its
+/// Ultralytics name, in module order. Shapes are read without initialising lazy parameters.
+pub fn named_tensors<B: Backend, M: Module<B>>(module: &M) -> Vec<NamedTensor> {
+    struct Names {
+        path: PathStack,
+        out: Vec<NamedTensor>,
+    }
+    impl<B: Backend> ModuleVisitor<B> for Names {
         fn enter_module(&mut self, name: &str, container: &str) {
             self.path.enter(name, container);
         }
@@ -94,12 +113,17 @@ pub fn tensor_shapes<B: Backend>(model: &Yolo<B>) -> Vec<(String, Vec<usize>)> {
             self.path.exit();
         }
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            self.out.push((self.path.name(), param.lazy_shape().to_vec()));
+            self.out.push(NamedTensor { id: param.id, name: self.path.name(), shape: param.lazy_shape().to_vec() });
         }
     }
-    let mut v = Shapes { path: PathStack::default(), out: Vec::new() };
-    model.visit(&mut v);
+    let mut v = Names { path: PathStack::default(), out: Vec::new() };
+    module.visit(&mut v);
     v.out
+}
+
+/// Names and shapes of every float tensor `model` holds, in module order.
+pub fn tensor_shapes<B: Backend>(model: &Yolo<B>) -> Vec<(String, Vec<usize>)> {
+    named_tensors(model).into_iter().map(|t| (t.name, t.shape)).collect()
 }
 
 /// How strictly [`load_state_dict`] matches names and shapes.

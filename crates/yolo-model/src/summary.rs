@@ -6,7 +6,7 @@ use burn::tensor::backend::Backend;
 
 use crate::config::{resolve_layers, LayerKind, ResolvedLayer};
 use crate::head::STRIDES;
-use crate::state::tensor_shapes;
+use crate::state::{named_tensors, tensor_shapes};
 use crate::yolo::Yolo;
 
 /// One row of the layer table.
@@ -41,10 +41,6 @@ pub struct Summary {
     pub gflops: f64,
 }
 
-fn is_buffer(name: &str) -> bool {
-    name.ends_with(".running_mean") || name.ends_with(".running_var")
-}
-
 fn layer_of(name: &str) -> Option<usize> {
     name.strip_prefix("model.")?.split('.').next()?.parse().ok()
 }
@@ -52,12 +48,9 @@ fn layer_of(name: &str) -> Option<usize> {
 /// Parameters per layer index.
 fn params_per_layer<B: Backend>(model: &Yolo<B>) -> BTreeMap<usize, usize> {
     let mut per = BTreeMap::new();
-    for (name, shape) in tensor_shapes(model) {
-        if is_buffer(&name) {
-            continue;
-        }
-        if let Some(i) = layer_of(&name) {
-            *per.entry(i).or_insert(0) += shape.iter().product::<usize>();
+    for t in named_tensors(model).into_iter().filter(|t| !t.is_buffer()) {
+        if let Some(i) = layer_of(&t.name) {
+            *per.entry(i).or_insert(0) += t.shape.iter().product::<usize>();
         }
     }
     per

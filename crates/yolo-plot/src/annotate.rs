@@ -24,7 +24,9 @@ pub fn line_width(width: u32, height: u32) -> u32 {
 
 /// Ultralytics' label font size in pixels per em: `max(round((h + w) / 2 · 0.035), 12)`.
 fn label_em_px(width: u32, height: u32) -> f64 {
-    ((f64::from(width) + f64::from(height)) / 2.0 * 0.035).round_ties_even().max(12.0)
+    ((f64::from(width) + f64::from(height)) / 2.0 * 0.035)
+        .round_ties_even()
+        .max(12.0)
 }
 
 /// Draws `boxes` onto `rgb` (RGB, HWC, `width`×`height`, row-major u8).
@@ -36,14 +38,21 @@ fn label_em_px(width: u32, height: u32) -> f64 {
 /// `width · height · 3` is drawn as far as it goes. Never panics.
 pub fn draw_detections(rgb: &mut [u8], width: u32, height: u32, boxes: &[Annotation]) {
     let mut canvas = Canvas::new(rgb, width, height);
-    draw_boxes(&mut canvas, boxes, line_width(width, height), label_em_px(width, height));
+    draw_boxes(
+        &mut canvas,
+        boxes,
+        line_width(width, height),
+        label_em_px(width, height),
+    );
 }
 
 /// Draws `boxes` with a `lw`-pixel outline and labels set at `em_px` pixels per em.
 pub(crate) fn draw_boxes(canvas: &mut Canvas, boxes: &[Annotation], lw: u32, em_px: f64) {
     let text_px = font::px_for_em(em_px) as f32;
     for b in boxes {
-        let Some(r) = pixel_rect(b.bbox) else { continue };
+        let Some(r) = pixel_rect(b.bbox) else {
+            continue;
+        };
         if r.intersect(canvas.clip()).is_empty() {
             continue;
         }
@@ -64,7 +73,12 @@ fn pixel_rect(b: [f32; 4]) -> Option<Rect> {
     let px = |v: f32| v.clamp(-1e9, 1e9).round() as i64;
     let (x0, x1) = (px(b[0].min(b[2])), px(b[0].max(b[2])));
     let (y0, y1) = (px(b[1].min(b[3])), px(b[1].max(b[3])));
-    Some(Rect { x0, y0, x1: x1.max(x0 + 1), y1: y1.max(y0 + 1) })
+    Some(Rect {
+        x0,
+        y0,
+        x1: x1.max(x0 + 1),
+        y1: y1.max(y0 + 1),
+    })
 }
 
 /// Label of `text` at the top-left corner of `r` (clipped), above it if it fits, else inside.
@@ -76,7 +90,15 @@ fn draw_label(canvas: &mut Canvas, r: Rect, text: &str, text_px: f32, color: [u8
     let x = r.x0.max(clip.x0).min(clip.x1 - w).max(clip.x0);
     let top = r.y0.max(clip.y0);
     let y = if top - h >= clip.y0 { top - h } else { top };
-    canvas.fill(Rect { x0: x, y0: y, x1: x + w, y1: y + h }, color);
+    canvas.fill(
+        Rect {
+            x0: x,
+            y0: y,
+            x1: x + w,
+            y1: y + h,
+        },
+        color,
+    );
     canvas.text(text, text_px, (x + pad, y), text_color(color));
 }
 
@@ -95,7 +117,11 @@ mod tests {
     fn label_goes_inside_when_no_room_above() {
         let (w, h) = (200u32, 100u32);
         let mut rgb = vec![0u8; (w * h * 3) as usize];
-        let b = Annotation { bbox: [10.0, 2.0, 150.0, 90.0], label: "cat 0.50".into(), class: 4 };
+        let b = Annotation {
+            bbox: [10.0, 2.0, 150.0, 90.0],
+            label: "cat 0.50".into(),
+            class: 4,
+        };
         draw_detections(&mut rgb, w, h, &[b]);
         // Inside the box just below its top edge, left part: label fill or text.
         let i = ((12 * w + 13) * 3) as usize;

@@ -1,5 +1,4 @@
-//! Ultralytics-style run-folder pictures (results.png, PR/F1 curves, labels, batch mosaics,
-//! annotated images) from plain slices, with an embedded font: no system fonts, no ML framework.
+//! Ultralytics-style run-folder pictures from plain slices, with an embedded font (no system fonts).
 
 mod annotate;
 mod charts;
@@ -11,7 +10,8 @@ mod save;
 
 pub use annotate::{Annotation, draw_detections, line_width};
 pub use charts::{
-    DEFAULT_MAX_SIDE, RESULTS_COLUMNS, batch_grid, curve_png, labels_png, memory_png, pr_curve_png, results_png,
+    DEFAULT_MAX_SIDE, RESULTS_COLUMNS, batch_grid, curve_png, labels_png, memory_png, pr_curve_png,
+    results_png,
 };
 pub use error::PlotError;
 pub use palette::{LEGACY_PALETTE, PALETTE, class_color, text_color};

@@ -62,7 +62,11 @@ mod tests {
         // Ultralytics draws dark text on exactly these palette entries (indices).
         let dark = [1, 2, 3, 5, 7, 8, 12, 14, 19];
         for (i, c) in PALETTE.iter().enumerate() {
-            let want = if dark.contains(&i) { [0, 0, 0] } else { [255; 3] };
+            let want = if dark.contains(&i) {
+                [0, 0, 0]
+            } else {
+                [255; 3]
+            };
             assert_eq!(text_color(*c), want, "palette entry {i}");
         }
     }

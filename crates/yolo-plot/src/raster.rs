@@ -13,7 +13,12 @@ pub(crate) struct Rect {
 
 impl Rect {
     pub fn intersect(self, o: Rect) -> Rect {
-        Rect { x0: self.x0.max(o.x0), y0: self.y0.max(o.y0), x1: self.x1.min(o.x1), y1: self.y1.min(o.y1) }
+        Rect {
+            x0: self.x0.max(o.x0),
+            y0: self.y0.max(o.y0),
+            x1: self.x1.min(o.x1),
+            y1: self.y1.min(o.y1),
+        }
     }
 
     pub fn is_empty(self) -> bool {
@@ -34,9 +39,23 @@ impl<'a> Canvas<'a> {
     /// Wraps `rgb`; rows past what the buffer holds are treated as absent, never indexed.
     pub fn new(rgb: &'a mut [u8], width: u32, height: u32) -> Self {
         let width = width as usize;
-        let rows = if width == 0 { 0 } else { (rgb.len() / (3 * width)).min(height as usize) };
-        let bounds = Rect { x0: 0, y0: 0, x1: width as i64, y1: rows as i64 };
-        Canvas { rgb, width, bounds, clip: bounds }
+        let rows = if width == 0 {
+            0
+        } else {
+            (rgb.len() / (3 * width)).min(height as usize)
+        };
+        let bounds = Rect {
+            x0: 0,
+            y0: 0,
+            x1: width as i64,
+            y1: rows as i64,
+        };
+        Canvas {
+            rgb,
+            width,
+            bounds,
+            clip: bounds,
+        }
     }
 
     /// The drawable rectangle.
@@ -87,13 +106,17 @@ impl<'a> Canvas<'a> {
 
     /// Draws `text` `px` pixels tall with its top-left corner at (`x`, `y`).
     pub fn text(&mut self, text: &str, px: f32, (x, y): (i64, i64), color: [u8; 3]) {
-        font::rasterize(text, px, (x as f32, y as f32), |gx, gy, cov| self.blend(gx, gy, color, cov));
+        font::rasterize(text, px, (x as f32, y as f32), |gx, gy, cov| {
+            self.blend(gx, gy, color, cov)
+        });
     }
 
     /// Draws `text` turned a quarter left (reading upwards), its turned box's top-left at (`x`, `y`).
     pub fn text_upright(&mut self, text: &str, px: f32, (x, y): (i64, i64), color: [u8; 3]) {
         let last = i64::from(font::text_size(text, px).0) - 1;
-        font::rasterize(text, px, (0.0, 0.0), |u, v, cov| self.blend(x + v, y + last - u, color, cov));
+        font::rasterize(text, px, (0.0, 0.0), |u, v, cov| {
+            self.blend(x + v, y + last - u, color, cov)
+        });
     }
 }
 
@@ -105,10 +128,25 @@ mod tests {
     fn fills_are_clipped_to_buffer_and_clip() {
         let mut buf = vec![0u8; 4 * 3 * 3]; // 4×3 image
         let mut c = Canvas::new(&mut buf, 4, 3);
-        c.set_clip(Rect { x0: 1, y0: 0, x1: 100, y1: 100 });
-        c.fill(Rect { x0: -10, y0: -10, x1: 10, y1: 10 }, [9, 9, 9]);
-        assert_eq!(&buf[0..3], &[0, 0, 0]);
-        assert!(buf[3..].iter().all(|&v| v == 9));
+        c.set_clip(Rect {
+            x0: 1,
+            y0: 0,
+            x1: 100,
+            y1: 100,
+        });
+        c.fill(
+            Rect {
+                x0: -10,
+                y0: -10,
+                x1: 10,
+                y1: 10,
+            },
+            [9, 9, 9],
+        );
+        for (i, px) in buf.chunks_exact(3).enumerate() {
+            let want = if i % 4 == 0 { 0 } else { 9 }; // column 0 is outside the clip
+            assert!(px.iter().all(|&v| v == want), "pixel {i}: {px:?}");
+        }
     }
 
     #[test]
@@ -116,7 +154,15 @@ mod tests {
         let mut buf = vec![0u8; 2 * 3 * 3 + 1]; // room for 3 rows of width 2, claimed 10
         let mut c = Canvas::new(&mut buf, 2, 10);
         assert_eq!(c.clip().y1, 3);
-        c.fill(Rect { x0: 0, y0: 0, x1: 2, y1: 10 }, [1, 1, 1]);
+        c.fill(
+            Rect {
+                x0: 0,
+                y0: 0,
+                x1: 2,
+                y1: 10,
+            },
+            [1, 1, 1],
+        );
         assert_eq!(buf[18], 0);
     }
 }

@@ -16,19 +16,38 @@ const JPEG_QUALITY: u8 = 90;
 ///
 /// Parent folders are created; the file appears whole or not at all (written to a
 /// temporary sibling, then renamed over `path`).
-pub fn save_rgb(path: impl AsRef<Path>, rgb: &[u8], width: u32, height: u32) -> Result<(), PlotError> {
+pub fn save_rgb(
+    path: impl AsRef<Path>,
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+) -> Result<(), PlotError> {
     let path = path.as_ref();
-    let input = |message: String| PlotError::Input { path: path.into(), message };
-    let jpeg = match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+    let input = |message: String| PlotError::Input {
+        path: path.into(),
+        message,
+    };
+    let jpeg = match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("jpg" | "jpeg") => true,
         Some("png") => false,
         _ => return Err(input("extension must be .png, .jpg or .jpeg".into())),
     };
     let len = width as usize * height as usize * 3;
     if rgb.len() != len || len == 0 {
-        return Err(input(format!("{width}x{height} RGB needs {len} bytes (> 0), got {}", rgb.len())));
+        return Err(input(format!(
+            "{width}x{height} RGB needs {len} bytes (> 0), got {}",
+            rgb.len()
+        )));
     }
-    let io = |source| PlotError::Io { path: path.into(), source };
+    let io = |source| PlotError::Io {
+        path: path.into(),
+        source,
+    };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(io)?;
     }
@@ -46,7 +65,10 @@ pub fn save_rgb(path: impl AsRef<Path>, rgb: &[u8], width: u32, height: u32) -> 
 fn temp_sibling(path: &Path) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.{}-{n}.tmp", std::process::id()))
 }
 
@@ -59,8 +81,14 @@ enum WriteError {
 impl WriteError {
     fn at(self, path: &Path) -> PlotError {
         match self {
-            WriteError::Io(source) => PlotError::Io { path: path.into(), source },
-            WriteError::Encode(source) => PlotError::Encode { path: path.into(), source },
+            WriteError::Io(source) => PlotError::Io {
+                path: path.into(),
+                source,
+            },
+            WriteError::Encode(source) => PlotError::Encode {
+                path: path.into(),
+                source,
+            },
         }
     }
 }

@@ -1,3 +1,9 @@
 //! yolo-train
 pub mod loss;
 pub mod device;
+pub mod run_dir;
+pub mod validate;
+pub mod optim;
+pub mod ema;
+pub mod schedule;
+pub mod predict;

@@ -14,7 +14,13 @@ pub fn shared_dir() -> Option<PathBuf> {
 
 /// A `w × h` RGB test pattern.
 pub fn pattern(w: u32, h: u32) -> RgbImage {
-    RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7 % 256) as u8, (y * 5 % 256) as u8, ((x + 2 * y) % 256) as u8]))
+    RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([
+            (x * 7 % 256) as u8,
+            (y * 5 % 256) as u8,
+            ((x + 2 * y) % 256) as u8,
+        ])
+    })
 }
 
 /// JPEG bytes of `img` with an optional EXIF orientation tag (1..=8).
@@ -24,7 +30,13 @@ pub fn jpeg_bytes(img: &RgbImage, orientation: Option<u16>) -> Vec<u8> {
     if let Some(o) = orientation {
         enc.set_exif_metadata(exif_orientation(o)).unwrap();
     }
-    enc.write_image(img.as_raw(), img.width(), img.height(), image::ExtendedColorType::Rgb8).unwrap();
+    enc.write_image(
+        img.as_raw(),
+        img.width(),
+        img.height(),
+        image::ExtendedColorType::Rgb8,
+    )
+    .unwrap();
     out
 }
 
@@ -49,11 +61,20 @@ pub fn write(path: &Path, bytes: &[u8]) {
 }
 
 /// Writes a `w × h` JPEG at `root/images/<split>/<name>.jpg` and, if given, its label text.
-pub fn add_image(root: &Path, split: &str, name: &str, (w, h): (u32, u32), label: Option<&str>) -> PathBuf {
+pub fn add_image(
+    root: &Path,
+    split: &str,
+    name: &str,
+    (w, h): (u32, u32),
+    label: Option<&str>,
+) -> PathBuf {
     let img = root.join("images").join(split).join(format!("{name}.jpg"));
     write(&img, &jpeg_bytes(&pattern(w, h), None));
     if let Some(text) = label {
-        write(&root.join("labels").join(split).join(format!("{name}.txt")), text.as_bytes());
+        write(
+            &root.join("labels").join(split).join(format!("{name}.txt")),
+            text.as_bytes(),
+        );
     }
     img
 }

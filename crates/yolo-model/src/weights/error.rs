@@ -3,11 +3,14 @@
 use std::path::{Path, PathBuf};
 
 /// A failure to read or write a weights file, with the file it concerns.
+///
+/// The message already includes the kind's own message (and that of an underlying I/O or
+/// safetensors error), so the kind is reachable through [`WeightsError::kind`] rather than as
+/// the error's `source()`, which would print it twice in error chains.
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {kind}", file.display())]
 pub struct WeightsError {
     file: PathBuf,
-    #[source]
     kind: WeightsErrorKind,
 }
 

@@ -1,4 +1,4 @@
-//! Framework-free readers and writers of model weights (.pt, .onnx, .safetensors) to a [`StateDict`].
+//! Framework-free readers and writers of model weights (.pt, ONNX, safetensors) as a [`StateDict`].
 
 mod convert;
 mod error;

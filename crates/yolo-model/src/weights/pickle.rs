@@ -1,5 +1,4 @@
-//! A minimal, safe unpickler for PyTorch checkpoints: a stack machine that builds values in an
-//! arena and never imports or executes anything (unknown classes become generic objects).
+//! A minimal, safe unpickler for PyTorch checkpoints: builds values, never executes anything.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -8,6 +7,9 @@ use super::convert::FloatKind;
 
 /// How deeply `_rebuild_from_type_v2` may wrap another rebuild call.
 const MAX_CALL_DEPTH: usize = 4;
+
+/// Items that calls may copy per byte of pickle (a real checkpoint copies almost none).
+const COPIES_PER_BYTE: usize = 16;
 
 /// Highest tensor rank accepted.
 const MAX_RANK: usize = 16;
@@ -207,7 +209,8 @@ pub(crate) struct PickleError {
     pub problem: String,
 }
 
-/// Decodes a pickle (the binary opcodes of protocols 2–5).
+/// Decodes a pickle (the binary opcodes of protocols 2–5). Nothing is imported or run:
+/// a few torch/collections callables are interpreted, any other class becomes a generic object.
 pub(crate) fn unpickle(data: &[u8]) -> Result<Pickle, PickleError> {
     let pickle = Pickle {
         nodes: Vec::new(),
@@ -220,6 +223,7 @@ pub(crate) fn unpickle(data: &[u8]) -> Result<Pickle, PickleError> {
         marks: Vec::new(),
         memo: HashMap::new(),
         pickle,
+        copy_budget: COPIES_PER_BYTE.saturating_mul(data.len()),
     };
     loop {
         let start = machine.pos;
@@ -243,6 +247,8 @@ struct Machine<'a> {
     stack: Vec<Value>,
     marks: Vec<usize>,
     memo: HashMap<u64, Value>,
+    /// Items that calls like `OrderedDict(pairs)` may still copy.
+    copy_budget: usize,
     /// The arena being filled (its root is set at `STOP`).
     pickle: Pickle,
 }
@@ -586,9 +592,9 @@ impl Machine<'_> {
         let items = self.pickle.items(&args);
         match (global.module.as_str(), global.name.as_str()) {
             ("collections", "OrderedDict") | ("__builtin__" | "builtins", "dict") => {
-                Ok(self.dict_call(&args))
+                self.dict_call(&args)
             }
-            ("__builtin__" | "builtins", "set" | "frozenset") => Ok(self.set_call(&args)),
+            ("__builtin__" | "builtins", "set" | "frozenset") => self.set_call(&args),
             ("torch", "Size") => Ok(items.first().cloned().unwrap_or(Value::None)),
             ("torch._utils", "_rebuild_tensor_v2" | "_rebuild_tensor") => {
                 rebuild_tensor(&self.pickle, items)
@@ -623,7 +629,12 @@ impl Machine<'_> {
     }
 
     /// `OrderedDict()` / `OrderedDict(pairs)` / `dict(other)`.
-    fn dict_call(&mut self, args: &Value) -> Value {
+    fn dict_call(&mut self, args: &Value) -> Result<Value, String> {
+        let source = self.pickle.items(args).first();
+        let len = source.map_or(0, |v| {
+            self.pickle.entries(v).len() + self.pickle.items(v).len()
+        });
+        self.spend(len)?;
         let pickle = &self.pickle;
         let entries = match pickle.items(args).first() {
             Some(dict @ Value::Dict(_)) => pickle.entries(dict).to_vec(),
@@ -634,18 +645,26 @@ impl Machine<'_> {
                 .collect(),
             None => Vec::new(),
         };
-        Value::Dict(self.node(Node::Dict(entries)))
+        Ok(Value::Dict(self.node(Node::Dict(entries))))
     }
 
     /// `set(items)`, kept as a list.
-    fn set_call(&mut self, args: &Value) -> Value {
-        let items = self
-            .pickle
-            .items(args)
-            .first()
+    fn set_call(&mut self, args: &Value) -> Result<Value, String> {
+        let source = self.pickle.items(args).first();
+        let items = source
             .map(|v| self.pickle.items(v).to_vec())
             .unwrap_or_default();
-        Value::List(self.node(Node::Seq(items)))
+        self.spend(items.len())?;
+        Ok(Value::List(self.node(Node::Seq(items))))
+    }
+
+    /// Charges `n` copied items against the copy budget (which stops quadratic blow-ups).
+    fn spend(&mut self, n: usize) -> Result<(), String> {
+        self.copy_budget = self
+            .copy_budget
+            .checked_sub(n)
+            .ok_or("the pickle copies too much data")?;
+        Ok(())
     }
 
     /// `BUILD`: sets the state of the object below it; other values (tensors, dicts) ignore it.
@@ -741,5 +760,96 @@ fn two(items: &[Value]) -> Option<(Value, Value)> {
     match items {
         [k, v] => Some((k.clone(), v.clone())),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(ops: &[&[u8]]) -> Result<Pickle, PickleError> {
+        unpickle(&ops.concat())
+    }
+
+    #[test]
+    fn decodes_literals_memo_and_containers() {
+        let pickle = run(&[
+            b"\x80\x04\x95\x00\x00\x00\x00\x00\x00\x00\x00", // PROTO 4, FRAME
+            b"]\x94(",                                       // [] MEMOIZE MARK
+            b"\x8a\x02\x00\xff",                             // LONG1 -256
+            b"G\x3f\xf8\x00\x00\x00\x00\x00\x00",            // BINFLOAT 1.5
+            b"\x8c\x02hi",                                   // SHORT_BINUNICODE
+            b"C\x01z",                                       // SHORT_BINBYTES
+            b"M\x01\x01\x88N",                               // BININT2 257, True, None
+            b"e",                                            // APPENDS
+            b"h\x00\x85.",                                   // BINGET 0, TUPLE1, STOP
+        ])
+        .expect("valid pickle");
+        let outer = pickle.items(&pickle.root);
+        let [list @ Value::List(_)] = outer else {
+            panic!("tuple of one list: {outer:?}")
+        };
+        let items = pickle.items(list);
+        assert!(matches!(
+            items,
+            [Value::Int(-256), Value::Float(1.5), Value::Str(s), Value::Bytes(b), Value::Int(257), Value::Bool(true), Value::None]
+                if &**s == "hi" && &**b == b"z"
+        ));
+    }
+
+    #[test]
+    fn unknown_classes_become_objects_with_state() {
+        let pickle = run(&[
+            b"\x8c\x04evil\x8c\x06system\x93", // STACK_GLOBAL evil.system
+            b")\x81",                          // NEWOBJ
+            b"}\x8c\x01k\x8f(K\x01\x90s",      // {'k': set with 1}
+            b"b.",                             // BUILD, STOP
+        ])
+        .expect("valid pickle");
+        let (class, _, state) = pickle.object(&pickle.root).expect("an object");
+        assert!(matches!(class, Value::Global(g) if g.path() == "evil.system"));
+        let set = pickle.get(state, "k").expect("state has k");
+        assert!(matches!(pickle.items(set), [Value::Int(1)]));
+    }
+
+    #[test]
+    fn malformed_pickles_are_errors_with_offsets() {
+        let cases: [(&[u8], usize, &str); 7] = [
+            (b"K\x01I1\n.", 2, "unsupported pickle opcode 0x49"),
+            (b"t.", 0, "no MARK"),
+            (b"0", 0, "stack underflow"),
+            (b"h\x05.", 0, "memo entry 5 is missing"),
+            (b"X\xff\x00\x00\x00ab", 0, "unexpected end of data"),
+            (
+                b"\x8a\x09\x00\x00\x00\x00\x00\x00\x00\x00\x01.",
+                0,
+                "does not fit in 64 bits",
+            ),
+            (b"}(K\x01u.", 4, "odd number of items"),
+        ];
+        for (bytes, offset, problem) in cases {
+            let err = unpickle(bytes).expect_err("malformed");
+            assert_eq!(err.offset, offset, "{err:?}");
+            assert!(err.problem.contains(problem), "{err:?}");
+        }
+        assert!(unpickle(b"").is_err());
+        assert!(
+            unpickle(b"K\x01(K\x02\x86.").is_err(),
+            "TUPLE2 across a MARK"
+        );
+    }
+
+    #[test]
+    fn deep_nesting_and_copy_bombs_are_harmless() {
+        let deep = [b")".as_slice(), &[0x85; 1_000_000], b"."].concat();
+        assert!(unpickle(&deep).is_ok());
+        let mut bomb = b"](".to_vec();
+        bomb.extend([b'N'; 1000]);
+        bomb.extend(b"eq\x00");
+        for _ in 0..100 {
+            bomb.extend(b"ccollections\nOrderedDict\nh\x00\x85R0");
+        }
+        let err = unpickle(&bomb).expect_err("copy budget");
+        assert!(err.problem.contains("copies too much"), "{err:?}");
     }
 }

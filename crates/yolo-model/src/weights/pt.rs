@@ -1,5 +1,4 @@
-//! Reads PyTorch zip checkpoints (Ultralytics `.pt`: pickled module tree + storage files) into a
-//! [`StateDict`] with the names `module.state_dict()` would give.
+//! Reads PyTorch zip checkpoints (Ultralytics `.pt`) into a state dict with `state_dict()` names.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Seek};
@@ -18,6 +17,9 @@ use super::state_dict::{RawTensor, StateDict};
 const MAX_PICKLE_BYTES: u64 = 1 << 30;
 /// Deepest module tree / metadata value accepted.
 const MAX_DEPTH: usize = 64;
+/// Most entries visited while walking the module tree or converting one metadata value (shared
+/// sub-objects are visited once per reference, so a hostile pickle could otherwise blow up).
+const MAX_VISITS: usize = 1 << 20;
 
 /// Reads a PyTorch zip checkpoint such as an Ultralytics `.pt`.
 ///
@@ -49,6 +51,7 @@ pub(crate) fn read_checkpoint<R: Read + Seek>(reader: R) -> Result<StateDict, We
     state.metadata = Metadata {
         pickle: &pickle,
         archive: &mut archive,
+        visits: MAX_VISITS,
     }
     .collect(module)?;
     Ok(state)
@@ -272,8 +275,13 @@ fn find_weights(pickle: &Pickle) -> Result<Found<'_>, WeightsErrorKind> {
         .flatten()
         .find_map(|v| module_state(pickle, v))
     {
-        let mut named = Vec::new();
-        collect_module(pickle, state, "", 0, &mut named).map_err(malformed)?;
+        let mut walk = ModuleWalk {
+            pickle,
+            named: Vec::new(),
+            visits: MAX_VISITS,
+        };
+        walk.module(state, "", 0).map_err(malformed)?;
+        let named = walk.named;
         return Ok((Some(state), named));
     }
     let dicts = [
@@ -309,49 +317,55 @@ fn is_tensor_dict(pickle: &Pickle, value: &Value) -> bool {
     !entries.is_empty() && entries.iter().all(|(_, v)| matches!(v, Value::Tensor(_)))
 }
 
-/// Parameters and persistent buffers of a module and its children, as `state_dict()` names them.
-fn collect_module(
-    pickle: &Pickle,
-    state: &Value,
-    prefix: &str,
-    depth: usize,
-    out: &mut Vec<(String, Rc<TensorRef>)>,
-) -> Result<(), String> {
-    if depth > MAX_DEPTH {
-        return Err(format!(
-            "module tree deeper than {MAX_DEPTH} levels at '{prefix}'"
-        ));
-    }
-    let attr = |key| pickle.get(state, key).unwrap_or(&Value::None);
-    out.extend(tensor_entries(pickle, attr("_parameters"), prefix)?);
-    let transient: Vec<&str> = pickle
-        .items(attr("_non_persistent_buffers_set"))
-        .iter()
-        .filter_map(as_str)
-        .collect();
-    let buffers = tensor_entries(pickle, attr("_buffers"), prefix)?;
-    out.extend(
-        buffers
-            .into_iter()
-            .filter(|(name, _)| !transient.contains(&&name[prefix.len()..])),
-    );
-    for (key, child) in pickle.entries(attr("_modules")) {
-        let name = as_str(key)
-            .ok_or_else(|| format!("a child of module '{prefix}' has a non-str name"))?;
-        if matches!(child, Value::None) {
-            continue;
+/// Walks a module tree collecting parameters and persistent buffers under `state_dict()` names.
+struct ModuleWalk<'p> {
+    pickle: &'p Pickle,
+    named: Vec<(String, Rc<TensorRef>)>,
+    /// Dict entries that may still be visited.
+    visits: usize,
+}
+
+impl ModuleWalk<'_> {
+    /// Collects the module whose attribute dict is `state`, and its children.
+    fn module(&mut self, state: &Value, prefix: &str, depth: usize) -> Result<(), String> {
+        let pickle = self.pickle;
+        if depth > MAX_DEPTH {
+            return Err(format!(
+                "module tree deeper than {MAX_DEPTH} levels at '{prefix}'"
+            ));
         }
-        let child_state = module_state(pickle, child)
-            .ok_or_else(|| format!("'{prefix}{name}' is not a torch module"))?;
-        collect_module(
-            pickle,
-            child_state,
-            &format!("{prefix}{name}."),
-            depth + 1,
-            out,
-        )?;
+        let attr = |key| pickle.get(state, key).unwrap_or(&Value::None);
+        let (parameters, buffers, children) =
+            (attr("_parameters"), attr("_buffers"), attr("_modules"));
+        let entries = [parameters, buffers, children].map(|d| pickle.entries(d).len());
+        self.visits = self
+            .visits
+            .checked_sub(entries.iter().sum())
+            .ok_or("module tree too large")?;
+        self.named
+            .extend(tensor_entries(pickle, parameters, prefix)?);
+        let transient = pickle.items(attr("_non_persistent_buffers_set"));
+        let persistent =
+            tensor_entries(pickle, buffers, prefix)?
+                .into_iter()
+                .filter(|(name, _)| {
+                    !transient
+                        .iter()
+                        .any(|t| as_str(t) == Some(&name[prefix.len()..]))
+                });
+        self.named.extend(persistent);
+        for (key, child) in pickle.entries(children) {
+            let name =
+                as_str(key).ok_or_else(|| format!("a child of '{prefix}' has a non-str name"))?;
+            if matches!(child, Value::None) {
+                continue;
+            }
+            let child_state = module_state(pickle, child)
+                .ok_or_else(|| format!("'{prefix}{name}' is not a torch module"))?;
+            self.module(child_state, &format!("{prefix}{name}."), depth + 1)?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// `prefix + name` → tensor for a dict of tensors (entries holding `None` are skipped).
@@ -384,6 +398,8 @@ fn as_str(value: &Value) -> Option<&str> {
 struct Metadata<'a, R> {
     pickle: &'a Pickle,
     archive: &'a mut Archive<R>,
+    /// Values that JSON conversion may still visit.
+    visits: usize,
 }
 
 impl<R: Read + Seek> Metadata<'_, R> {
@@ -432,6 +448,9 @@ impl<R: Read + Seek> Metadata<'_, R> {
                 "metadata '{key}' is nested deeper than {MAX_DEPTH} levels"
             )));
         }
+        self.visits = self.visits.checked_sub(1).ok_or_else(|| {
+            malformed(format!("metadata '{key}' has more than {MAX_VISITS} parts"))
+        })?;
         let pickle = self.pickle;
         Ok(match value {
             Value::None => Json::Null,
@@ -705,6 +724,14 @@ mod tests {
                 .op(b"\n")
         }
 
+        fn put(&mut self, index: u32) -> &mut Self {
+            self.op(b"r").op(&index.to_le_bytes())
+        }
+
+        fn get(&mut self, index: u32) -> &mut Self {
+            self.op(b"j").op(&index.to_le_bytes())
+        }
+
         fn ints(&mut self, values: &[usize]) -> &mut Self {
             self.op(b"(");
             for &v in values {
@@ -935,6 +962,55 @@ mod tests {
         let no_pickle = read_checkpoint(Cursor::new(zip_of([("a/other", b"x".as_slice())])))
             .expect_err("no pickle");
         assert!(no_pickle.to_string().contains("without data.pkl"));
+    }
+
+    #[test]
+    fn exponentially_shared_structures_are_cut_short() {
+        let mut tree = Pk::default();
+        tree.op(b"\x80\x02");
+        for level in 0..40u32 {
+            tree.module("M", |p| {
+                p.str("_parameters")
+                    .dict_of(|_| {})
+                    .str("_buffers")
+                    .dict_of(|_| {});
+                p.str("_modules").dict_of(|p| {
+                    if level > 0 {
+                        p.str("a").get(level - 1).str("b").get(level - 1);
+                    }
+                });
+            });
+            tree.put(level);
+        }
+        tree.op(b".");
+        let zip = zip_of([("t/data.pkl", tree.0.as_slice())]);
+        let err = read_checkpoint(Cursor::new(zip))
+            .expect_err("module bomb")
+            .to_string();
+        assert!(err.contains("module tree too large"), "{err}");
+
+        let mut args = Pk::default();
+        args.op(b"\x80\x02]").put(0);
+        for level in 1..40u32 {
+            args.op(b"](")
+                .get(level - 1)
+                .get(level - 1)
+                .op(b"e")
+                .put(level);
+        }
+        args.op(b"0}(").str("train_args").get(39).str("state_dict");
+        args.dict_of(|p| {
+            p.str("w").tensor("FloatStorage", "0", 1, 0, &[1], &[1]);
+        });
+        args.op(b"u.");
+        let zip = zip_of([
+            ("t/data.pkl", args.0.as_slice()),
+            ("t/data/0", &floats_le(&[1.0])),
+        ]);
+        let err = read_checkpoint(Cursor::new(zip))
+            .expect_err("metadata bomb")
+            .to_string();
+        assert!(err.contains("metadata 'train_args' has more than"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Memory over time (host RSS, device in use, device reserved…) as lines with a legend.
 
-use super::{Axes, Entry, Scale, TAB10, draw_legend, finite_runs, padded_range, render, xy_chart};
+use super::axes::{Axes, xy_chart};
+use super::legend::{Entry, best_corner, draw_legend, legend_size};
+use super::{Scale, TAB10, finite_runs, padded_range, render};
 use crate::error::PlotError;
 use plotters::prelude::*;
 use std::path::Path;
@@ -29,14 +31,22 @@ pub fn memory_png(
         .map(|(i, (name, _))| Entry::line(name, TAB10[i % TAB10.len()], 1.5))
         .collect();
     render(path.as_ref(), (2000, 1000), |root, labels| {
-        let axes = Axes { title: "Memory", xlabel, ylabel, ..Axes::new(x_range, 0.0..y_top) };
+        let axes = Axes {
+            title: "Memory",
+            xlabel,
+            ylabel,
+            ..Axes::new(x_range, 0.0..y_top)
+        };
         let mut chart = xy_chart(root, s, &axes, labels)?;
         for (series_runs, e) in runs.iter().zip(&entries) {
             for run in series_runs {
-                chart.draw_series(LineSeries::new(run.iter().copied(), e.color.stroke_width(s.stroke(e.width_pt))))?;
+                chart.draw_series(LineSeries::new(
+                    run.iter().copied(),
+                    e.color.stroke_width(s.stroke(e.width_pt)),
+                ))?;
             }
         }
-        let plot = chart.plotting_area().get_pixel_range();
-        draw_legend(root, s, (plot.0.start + s.ipx(6.0), plot.1.start + s.ipx(6.0)), &entries, labels)
+        let at = best_corner(&chart, s, legend_size(&entries, s), &runs.concat());
+        draw_legend(root, s, at, &entries, labels)
     })
 }
