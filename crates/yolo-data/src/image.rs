@@ -8,6 +8,7 @@ use ::image::metadata::Orientation;
 use ::image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 
 use crate::error::DataError;
+use crate::jpeg::{JPEG_END, check_truncated, decode_jpeg, is_jpeg};
 
 /// Images smaller than this many pixels on a side are corrupt (Ultralytics `verify_image_label`).
 pub const MIN_IMAGE_SIDE: u32 = 10;
@@ -82,7 +83,7 @@ pub fn probe_image(path: &Path) -> Result<ImageProbe, DataError> {
     let mut warning = None;
     if format == ImageFormat::Jpeg && !has_jpeg_end(path, len)? {
         let bytes = fs::read(path).map_err(|e| DataError::io(path, e))?;
-        warning = Some(strict_jpeg_check(path, &bytes)?);
+        warning = Some(check_truncated(path, &bytes)?);
     }
     Ok(ImageProbe {
         width,
@@ -92,16 +93,18 @@ pub fn probe_image(path: &Path) -> Result<ImageProbe, DataError> {
 }
 
 /// Decodes an image file to RGB as `cv2.imread(path)` + BGR→RGB would: EXIF orientation
-/// applied, grayscale replicated, alpha dropped. Empty, truncated or corrupt files are errors.
+/// applied, grayscale replicated, alpha dropped. JPEGs go through libjpeg-turbo's decoder and
+/// are bit-exact with cv2 (see [`crate::jpeg`]); other formats through the `image` crate.
+/// Empty, truncated or corrupt files are errors naming the file.
 pub fn decode_image(path: &Path) -> Result<Image, DataError> {
     let bytes = fs::read(path).map_err(|e| DataError::io(path, e))?;
     if bytes.is_empty() {
         return Err(empty_file(path));
     }
-    let (mut decoder, format) = open_decoder(path, Cursor::new(bytes.as_slice()))?;
-    if format == ImageFormat::Jpeg && !bytes.ends_with(&JPEG_END) {
-        strict_jpeg_check(path, &bytes)?;
+    if is_jpeg(&bytes) {
+        return decode_jpeg(path, &bytes);
     }
+    let (mut decoder, _) = open_decoder(path, Cursor::new(bytes.as_slice()))?;
     let orientation = orientation(&mut decoder);
     let mut img =
         DynamicImage::from_decoder(decoder).map_err(|e| DataError::image(path, e.to_string()))?;
@@ -150,9 +153,6 @@ fn swaps_sides(o: Orientation) -> bool {
     )
 }
 
-/// The JPEG end-of-image marker.
-const JPEG_END: [u8; 2] = [0xFF, 0xD9];
-
 /// True if the file (of `len` bytes) ends with [`JPEG_END`].
 fn has_jpeg_end(path: &Path, len: u64) -> Result<bool, DataError> {
     let mut tail = [0u8; 2];
@@ -164,40 +164,23 @@ fn has_jpeg_end(path: &Path, len: u64) -> Result<bool, DataError> {
     Ok(tail == JPEG_END)
 }
 
-/// Strict decode of a JPEG that lacks [`JPEG_END`]: an error means it is truncated or corrupt
-/// (Ultralytics re-saves such files; this crate never writes into a dataset).
-fn strict_jpeg_check(path: &Path, bytes: &[u8]) -> Result<String, DataError> {
-    let options = zune_core::options::DecoderOptions::default()
-        .set_strict_mode(true)
-        .set_max_width(usize::MAX)
-        .set_max_height(usize::MAX);
-    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(
-        zune_core::bytestream::ZCursor::new(bytes),
-        options,
-    );
-    match decoder.decode() {
-        Ok(_) => Ok(format!(
-            "{}: JPEG lacks its end marker (FFD9) but decodes in full",
-            path.display()
-        )),
-        Err(e) => Err(DataError::image(
-            path,
-            format!("truncated or corrupt JPEG: {e}"),
-        )),
-    }
-}
-
 /// Resizes so the long side is `imgsz` px, exactly as Ultralytics `load_image`:
 /// `r = imgsz / max(h0, w0)`; if `r != 1` the new size is
 /// `(min(ceil(w0·r), imgsz), min(ceil(h0·r), imgsz))` with cv2 `INTER_LINEAR`.
 pub fn resize_long_side(img: &Image, imgsz: u32) -> Image {
-    let long = img.width.max(img.height);
+    let (width, height) = long_side_size(img.width, img.height, imgsz);
+    resize_bilinear(img, width, height)
+}
+
+/// `(width, height)` px that [`resize_long_side`] gives a `width × height` px image.
+pub fn long_side_size(width: u32, height: u32, imgsz: u32) -> (u32, u32) {
+    let long = width.max(height);
     if long == 0 || long == imgsz {
-        return img.clone();
+        return (width, height);
     }
     let r = f64::from(imgsz) / f64::from(long);
     let side = |s: u32| ((f64::from(s) * r).ceil() as u32).min(imgsz).max(1);
-    resize_bilinear(img, side(img.width), side(img.height))
+    (side(width), side(height))
 }
 
 /// Fixed-point scale of cv2's resize coefficients (`INTER_RESIZE_COEF_SCALE`).

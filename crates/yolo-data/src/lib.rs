@@ -23,3 +23,31 @@ pub use letterbox::{
 };
 pub use rect::{RECT_PAD_TRAIN, RECT_PAD_VAL, rect_batch_shapes};
 pub use sample::{ImageSource, Instances, Sample};
+
+mod jpeg;
+pub mod collate;
+pub mod image_cache;
+pub mod loader;
+
+pub use collate::{Batch, BatchBuilder, batch_image_bytes};
+pub use image::long_side_size;
+pub use image_cache::{
+    CacheMode, CacheOptions, DecodingSource, ImageCache, cache_bytes, choose_mode,
+    disk_cache_path, open_source,
+};
+pub use loader::{Epoch, Loader, LoaderConfig, LoaderSource, SampleTransform, sample_rng};
+
+pub mod augment;
+pub mod copy_paste;
+pub mod flip;
+pub mod hsv;
+mod instances;
+pub mod mixup;
+pub mod mosaic;
+pub mod perspective;
+pub mod segments;
+
+pub use augment::{
+    AugmentConfig, ConfigError, CopyPasteMode, Formatted, TrainTransform, ValTransform, format,
+    letterbox_sample,
+};

@@ -7,3 +7,4 @@ pub mod optim;
 pub mod ema;
 pub mod schedule;
 pub mod predict;
+pub mod plots;

@@ -12,7 +12,7 @@ use yolo_model::{Fuse, Yolo};
 
 /// Prediction settings (Ultralytics names and defaults).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct PredictConfig {
     /// Long side of the network input, px (rounded up to a multiple of 32).
     pub imgsz: u32,

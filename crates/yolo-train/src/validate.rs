@@ -15,7 +15,7 @@ use crate::loss::DetectionLoss;
 
 /// Validation settings (Ultralytics names and standalone-`val` defaults).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct ValConfig {
     /// Square input size, px (rect batches use it as the long side).
     pub imgsz: u32,

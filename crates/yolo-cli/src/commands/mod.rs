@@ -1,0 +1,6 @@
+//! One module per `yolo` mode.
+
+pub mod demo;
+pub mod info;
+pub mod predict;
+pub mod val;

@@ -1,0 +1,403 @@
+//! Ultralytics `RandomPerspective`: `M = T·S·R·P·C`, an OpenCV-style fixed-point bilinear
+//! warp (border 114), box / polygon transform and the `box_candidates` filter.
+
+use rand::Rng;
+
+use crate::augment::AugmentConfig;
+use crate::image::Image;
+use crate::instances;
+use crate::sample::{Instances, Sample};
+use crate::segments::segment_to_box;
+
+/// Value of every channel of output pixels that map outside the input.
+pub const BORDER_VALUE: u8 = 114;
+
+/// `box_candidates` defaults: min side 2 px, max aspect ratio 100.
+pub const WH_THR: f32 = 2.0;
+/// See [`WH_THR`].
+pub const AR_THR: f32 = 100.0;
+/// Minimum `new_area / (old_area·σ²)` for box-only samples.
+pub const AREA_THR_BOXES: f32 = 0.10;
+/// Minimum area ratio when the sample has polygons (their boxes are tighter).
+pub const AREA_THR_SEGMENTS: f32 = 0.01;
+
+/// A 3×3 transform in px, row-major, f32 like Ultralytics' numpy matrices.
+pub type Matrix = [[f32; 3]; 3];
+
+/// One draw of `RandomPerspective`'s random parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AffineDraw {
+    /// Perspective terms `P[2, 0]`, `P[2, 1]`, 1/px.
+    pub perspective: [f64; 2],
+    /// Rotation, degrees (`cv2.getRotationMatrix2D` sign: positive turns counter-clockwise
+    /// on screen).
+    pub degrees: f64,
+    /// Scale factor σ (output px per input px).
+    pub scale: f64,
+    /// Shear of x and of y, degrees.
+    pub shear: [f64; 2],
+    /// Where the input centre lands, as fractions of the output width and height.
+    pub translate: [f64; 2],
+}
+
+impl AffineDraw {
+    /// Eight draws in Ultralytics' order: perspective x, y ~ U(±perspective); angle
+    /// ~ U(±degrees); σ ~ U(1 ± scale); shear x, y ~ U(±shear); translation x, y
+    /// ~ U(0.5 ± translate). Zero ranges still consume their draw.
+    pub fn draw<R: Rng + ?Sized>(rng: &mut R, cfg: &AugmentConfig) -> AffineDraw {
+        let mut u = |lo: f64, hi: f64| lo + (hi - lo) * rng.random::<f64>();
+        let perspective = [
+            u(-cfg.perspective, cfg.perspective),
+            u(-cfg.perspective, cfg.perspective),
+        ];
+        let degrees = u(-cfg.degrees, cfg.degrees);
+        let scale = u(1.0 - cfg.scale, 1.0 + cfg.scale);
+        let shear = [u(-cfg.shear, cfg.shear), u(-cfg.shear, cfg.shear)];
+        let t = cfg.translate;
+        let translate = [u(0.5 - t, 0.5 + t), u(0.5 - t, 0.5 + t)];
+        AffineDraw {
+            perspective,
+            degrees,
+            scale,
+            shear,
+            translate,
+        }
+    }
+
+    /// `M = T·S·R·P·C` for an input of `(w, h)` px and an output of `out` `(w, h)` px: C moves
+    /// the input centre to the origin, R rotates and scales about it
+    /// (`cv2.getRotationMatrix2D(center=(0, 0))`), T moves it to `translate · out`.
+    pub fn matrix(&self, (w, h): (u32, u32), out: (u32, u32)) -> Matrix {
+        let c = [[1.0, 0.0, -(w as f32) / 2.0], [0.0, 1.0, -(h as f32) / 2.0], [0.0, 0.0, 1.0]];
+        let p = [
+            [1.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0],
+            [self.perspective[0] as f32, self.perspective[1] as f32, 1.0],
+        ];
+        let a = self.degrees.to_radians();
+        let (alpha, beta) = ((a.cos() * self.scale) as f32, (a.sin() * self.scale) as f32);
+        let r = [[alpha, beta, 0.0], [-beta, alpha, 0.0], [0.0, 0.0, 1.0]];
+        let shear = |d: f64| d.to_radians().tan() as f32;
+        let s = [[1.0, shear(self.shear[0]), 0.0], [shear(self.shear[1]), 1.0, 0.0], [0.0, 0.0, 1.0]];
+        let tx = (self.translate[0] * f64::from(out.0)) as f32;
+        let ty = (self.translate[1] * f64::from(out.1)) as f32;
+        let t = [[1.0, 0.0, tx], [0.0, 1.0, ty], [0.0, 0.0, 1.0]];
+        matmul(&matmul(&matmul(&matmul(&t, &s), &r), &p), &c)
+    }
+}
+
+fn matmul(a: &Matrix, b: &Matrix) -> Matrix {
+    std::array::from_fn(|i| std::array::from_fn(|j| (0..3).map(|k| a[i][k] * b[k][j]).sum()))
+}
+
+fn is_affine(m: &Matrix) -> bool {
+    m[2] == [0.0, 0.0, 1.0]
+}
+
+/// Maps a point through `m` (dividing by the homogeneous coordinate), px.
+pub fn apply(m: &Matrix, [x, y]: [f32; 2]) -> [f32; 2] {
+    let z = m[2][0] * x + m[2][1] * y + m[2][2];
+    [
+        (m[0][0] * x + m[0][1] * y + m[0][2]) / z,
+        (m[1][0] * x + m[1][1] * y + m[1][2]) / z,
+    ]
+}
+
+/// Ultralytics `box_candidates`: keep an object if its new box is wider and taller than
+/// `wh_thr` px, keeps more than `area_thr` of its old area (`before` already scaled by σ) and
+/// has an aspect ratio below `ar_thr`. Boxes are xyxy px; f32 maths with eps 1e-16.
+pub fn box_candidate(before: &[f32; 4], after: &[f32; 4], wh_thr: f32, ar_thr: f32, area_thr: f32) -> bool {
+    let eps = 1e-16f32;
+    let (w1, h1) = (before[2] - before[0], before[3] - before[1]);
+    let (w2, h2) = (after[2] - after[0], after[3] - after[1]);
+    let ar = (w2 / (h2 + eps)).max(h2 / (w2 + eps));
+    w2 > wh_thr && h2 > wh_thr && w2 * h2 / (w1 * h1 + eps) > area_thr && ar < ar_thr
+}
+
+/// Warps `sample` by `m` into an `out` `(w, h)` px image (border 114) and transforms its
+/// objects: boxes by their 4 corners, or — when it has polygons — by the polygons' extent
+/// inside the output (tighter), polygons clipped to their box; everything clipped to the
+/// output, then filtered by [`box_candidate`] against the old boxes scaled by `scale` (σ).
+/// An identity `m` with `out` equal to the input size leaves the image untouched
+/// (Ultralytics skips the warp then).
+pub fn random_perspective(sample: &Sample, m: &Matrix, out: (u32, u32), scale: f64) -> Sample {
+    let src = &sample.image;
+    let identity = *m == [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+    let image = if identity && out == (src.width, src.height) {
+        src.clone()
+    } else if is_affine(m) {
+        warp_affine(src, m, out)
+    } else {
+        warp_perspective(src, m, out)
+    };
+    let (w, h) = (out.0 as f32, out.1 as f32);
+    let mut inst = transform_instances(&sample.instances, m, w, h);
+    instances::clip(&mut inst, w, h);
+    let has_segments = !inst.segments.is_empty();
+    let area_thr = if has_segments { AREA_THR_SEGMENTS } else { AREA_THR_BOXES };
+    let s = scale as f32;
+    let keep: Vec<bool> = sample
+        .instances
+        .boxes
+        .iter()
+        .zip(&inst.boxes)
+        .map(|(b, n)| box_candidate(&b.map(|v| v * s), n, WH_THR, AR_THR, area_thr))
+        .collect();
+    instances::retain(&mut inst, &keep);
+    Sample {
+        image,
+        instances: inst,
+    }
+}
+
+/// New boxes and polygons under `m` (`apply_bboxes` / `apply_segments`), not yet clipped.
+fn transform_instances(inst: &Instances, m: &Matrix, w: f32, h: f32) -> Instances {
+    if inst.segments.is_empty() {
+        let boxes = inst.boxes.iter().map(|b| corners_box(m, b)).collect();
+        return Instances {
+            cls: inst.cls.clone(),
+            boxes,
+            segments: Vec::new(),
+        };
+    }
+    let mut out = Instances {
+        cls: inst.cls.clone(),
+        boxes: Vec::with_capacity(inst.len()),
+        segments: Vec::with_capacity(inst.len()),
+    };
+    for seg in &inst.segments {
+        let mut pts: Vec<[f32; 2]> = seg.iter().map(|&p| apply(m, p)).collect();
+        let b = segment_to_box(&pts, w, h);
+        for p in &mut pts {
+            *p = [p[0].clamp(b[0], b[2]), p[1].clamp(b[1], b[3])];
+        }
+        out.boxes.push(b);
+        out.segments.push(pts);
+    }
+    out
+}
+
+/// The xyxy box around the 4 transformed corners of `b`.
+fn corners_box(m: &Matrix, b: &[f32; 4]) -> [f32; 4] {
+    let pts = [[b[0], b[1]], [b[2], b[3]], [b[0], b[3]], [b[2], b[1]]].map(|p| apply(m, p));
+    pts.iter().fold(
+        [f32::INFINITY, f32::INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY],
+        |a, p| [a[0].min(p[0]), a[1].min(p[1]), a[2].max(p[0]), a[3].max(p[1])],
+    )
+}
+
+/// Sub-pixel precision of OpenCV's warp maps: 1/32 px (`INTER_BITS`).
+const INTER_BITS: i32 = 5;
+/// OpenCV's `AB_BITS` for affine warps: coordinates carried in 1/1024 px.
+const AB_BITS: i32 = 10;
+/// `AB_SCALE / INTER_TAB_SIZE / 2`: rounds 1/1024 px to the nearest 1/32 px.
+const ROUND_DELTA: i32 = 16;
+
+/// `saturate_cast<int>(double)`: round half to even, saturating.
+fn cv_round(v: f64) -> i32 {
+    v.round_ties_even() as i32
+}
+
+/// `cv2.warpAffine(img, m[:2], out, INTER_LINEAR, BORDER_CONSTANT, 114)`: `m` (forward) is
+/// inverted in f64, source positions quantised to 1/32 px exactly as OpenCV's fixed-point
+/// path (`AB_BITS = 10`, round-half-even), then sampled bilinearly.
+pub fn warp_affine(img: &Image, m: &Matrix, (w, h): (u32, u32)) -> Image {
+    let a = invert_affine(m);
+    let ab_scale = f64::from(1 << AB_BITS);
+    let adelta: Vec<i32> = (0..w).map(|x| cv_round(a[0] * f64::from(x) * ab_scale)).collect();
+    let bdelta: Vec<i32> = (0..w).map(|x| cv_round(a[3] * f64::from(x) * ab_scale)).collect();
+    let mut out = Image::filled(w, h, 0);
+    let sampler = Bilinear::new(img);
+    let shift = AB_BITS - INTER_BITS;
+    for (y, row) in out.data.chunks_exact_mut(w as usize * 3).enumerate() {
+        let y = y as f64;
+        let x0 = cv_round((a[1] * y + a[2]) * ab_scale) + ROUND_DELTA;
+        let y0 = cv_round((a[4] * y + a[5]) * ab_scale) + ROUND_DELTA;
+        for ((px, &dx), &dy) in row.chunks_exact_mut(3).zip(&adelta).zip(&bdelta) {
+            sampler.sample((x0 + dx) >> shift, (y0 + dy) >> shift, px);
+        }
+    }
+    out
+}
+
+/// `cv2.warpPerspective(img, m, out, INTER_LINEAR, BORDER_CONSTANT, 114)`: `m` inverted in
+/// f64, each source position rounded to 1/32 px, then sampled bilinearly.
+pub fn warp_perspective(img: &Image, m: &Matrix, (w, h): (u32, u32)) -> Image {
+    let a = invert3(m);
+    let tab = f64::from(1 << INTER_BITS);
+    let mut out = Image::filled(w, h, 0);
+    let sampler = Bilinear::new(img);
+    let to_fixed = |v: f64| cv_round(v.clamp(f64::from(i32::MIN), f64::from(i32::MAX)));
+    for (y, row) in out.data.chunks_exact_mut(w as usize * 3).enumerate() {
+        let y = y as f64;
+        let (x0, y0, w0) = (a[0][1] * y + a[0][2], a[1][1] * y + a[1][2], a[2][1] * y + a[2][2]);
+        for (x, px) in row.chunks_exact_mut(3).enumerate() {
+            let x = x as f64;
+            let wz = w0 + a[2][0] * x;
+            let wz = if wz != 0.0 { tab / wz } else { 0.0 };
+            let sx = to_fixed((x0 + a[0][0] * x) * wz);
+            let sy = to_fixed((y0 + a[1][0] * x) * wz);
+            sampler.sample(sx, sy, px);
+        }
+    }
+    out
+}
+
+/// OpenCV's in-place inversion of a 2×3 affine matrix (`warpAffine` without
+/// `WARP_INVERSE_MAP`): `[a00, a01, a02, a10, a11, a12]`, f64.
+fn invert_affine(m: &Matrix) -> [f64; 6] {
+    let [m0, m1, m2] = m[0].map(f64::from);
+    let [m3, m4, m5] = m[1].map(f64::from);
+    let d = m0 * m4 - m1 * m3;
+    let d = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let (a0, a1, a3, a4) = (m4 * d, -m1 * d, -m3 * d, m0 * d);
+    [a0, a1, -a0 * m2 - a1 * m5, a3, a4, -a3 * m2 - a4 * m5]
+}
+
+/// Inverse of a 3×3 matrix in f64 (adjugate / determinant); zeros if singular.
+fn invert3(m: &Matrix) -> [[f64; 3]; 3] {
+    let m = m.map(|r| r.map(f64::from));
+    let cof = |r0: usize, r1: usize, c0: usize, c1: usize| m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];
+    let adj = [
+        [cof(1, 2, 1, 2), -cof(0, 2, 1, 2), cof(0, 1, 1, 2)],
+        [-cof(1, 2, 0, 2), cof(0, 2, 0, 2), -cof(0, 1, 0, 2)],
+        [cof(1, 2, 0, 1), -cof(0, 2, 0, 1), cof(0, 1, 0, 1)],
+    ];
+    let det = m[0][0] * adj[0][0] + m[0][1] * adj[1][0] + m[0][2] * adj[2][0];
+    let inv = if det != 0.0 { 1.0 / det } else { 0.0 };
+    adj.map(|r| r.map(|v| v * inv))
+}
+
+/// OpenCV `remapBilinear` for 8-bit RGB with a constant border: weights
+/// `(32 − f)·f'` in 1/1024, result `(Σ + 512) >> 10`.
+struct Bilinear<'a> {
+    img: &'a Image,
+    stride: usize,
+}
+
+impl<'a> Bilinear<'a> {
+    fn new(img: &'a Image) -> Bilinear<'a> {
+        Bilinear {
+            img,
+            stride: img.width as usize * 3,
+        }
+    }
+
+    /// Writes the pixel at source position `(x, y)` in 1/32 px into `px`.
+    #[inline]
+    fn sample(&self, x: i32, y: i32, px: &mut [u8]) {
+        let (sx, sy) = (x >> INTER_BITS, y >> INTER_BITS);
+        let (fx, fy) = (x & 31, y & 31);
+        let (w, h) = (self.img.width as i32, self.img.height as i32);
+        let wts = [(32 - fy) * (32 - fx), (32 - fy) * fx, fy * (32 - fx), fy * fx];
+        if sx >= 0 && sy >= 0 && sx < w - 1 && sy < h - 1 {
+            let at = sy as usize * self.stride + sx as usize * 3;
+            let top = &self.img.data[at..at + 6];
+            let bottom = &self.img.data[at + self.stride..at + self.stride + 6];
+            for c in 0..3 {
+                let v = i32::from(top[c]) * wts[0]
+                    + i32::from(top[c + 3]) * wts[1]
+                    + i32::from(bottom[c]) * wts[2]
+                    + i32::from(bottom[c + 3]) * wts[3];
+                px[c] = ((v + 512) >> 10) as u8;
+            }
+        } else if sx >= w || sx + 1 < 0 || sy >= h || sy + 1 < 0 {
+            px.fill(BORDER_VALUE);
+        } else {
+            self.sample_edge(sx, sy, &wts, px);
+        }
+    }
+
+    /// Taps outside the image read the border value.
+    fn sample_edge(&self, sx: i32, sy: i32, wts: &[i32; 4], px: &mut [u8]) {
+        let (w, h) = (self.img.width as i32, self.img.height as i32);
+        let tap = |x: i32, y: i32, c: usize| {
+            if x >= 0 && y >= 0 && x < w && y < h {
+                i32::from(self.img.data[y as usize * self.stride + x as usize * 3 + c])
+            } else {
+                i32::from(BORDER_VALUE)
+            }
+        };
+        for (c, p) in px.iter_mut().enumerate() {
+            let v = tap(sx, sy, c) * wts[0]
+                + tap(sx + 1, sy, c) * wts[1]
+                + tap(sx, sy + 1, c) * wts[2]
+                + tap(sx + 1, sy + 1, c) * wts[3];
+            *p = ((v + 512) >> 10) as u8;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draw(degrees: f64, scale: f64, translate: [f64; 2]) -> AffineDraw {
+        AffineDraw {
+            perspective: [0.0; 2],
+            degrees,
+            scale,
+            shear: [0.0; 2],
+            translate,
+        }
+    }
+
+    #[test]
+    fn matrix_matches_cv2_formulas() {
+        // 90° at σ = 2 on a 1280² canvas into 640²: R = [[0, 2], [-2, 0]] (cos 90° ≈ 6e-17),
+        // C = −640, T = (0.5·640, 0.4·640) = (320, 256).
+        let m = draw(90.0, 2.0, [0.5, 0.4]).matrix((1280, 1280), (640, 640));
+        let want = [[0.0, 2.0, 320.0 - 1280.0], [-2.0, 0.0, 256.0 + 1280.0], [0.0, 0.0, 1.0]];
+        for (r, wr) in m.iter().zip(&want) {
+            for (v, w) in r.iter().zip(wr) {
+                assert!((v - w).abs() < 1e-3, "{m:?}");
+            }
+        }
+        // Input centre lands on T.
+        assert_eq!(apply(&m, [640.0, 640.0]), [320.0, 256.0]);
+        // Shear 45° in x: x' = x + y (about the centre).
+        let mut d = draw(0.0, 1.0, [0.5, 0.5]);
+        d.shear = [45.0, 0.0];
+        let m = d.matrix((100, 100), (100, 100));
+        let p = apply(&m, [50.0, 60.0]);
+        assert!((p[0] - 60.0).abs() < 1e-4 && (p[1] - 60.0).abs() < 1e-4, "{p:?}");
+    }
+
+    #[test]
+    fn box_candidate_thresholds() {
+        let old = [0.0, 0.0, 10.0, 10.0];
+        assert!(box_candidate(&old, &[0.0, 0.0, 2.5, 5.0], 2.0, 100.0, 0.1));
+        assert!(!box_candidate(&old, &[0.0, 0.0, 2.0, 5.0], 2.0, 100.0, 0.1)); // w = 2 is not > 2
+        assert!(!box_candidate(&old, &[0.0, 0.0, 3.0, 3.0], 2.0, 100.0, 0.1)); // area 0.09
+        assert!(box_candidate(&old, &[0.0, 0.0, 3.0, 3.0], 2.0, 100.0, 0.01));
+        let long = [0.0, 0.0, 1000.0, 10.0];
+        assert!(!box_candidate(&long, &long, 2.0, 100.0, 0.1)); // aspect 100
+        assert!(box_candidate(&long, &[0.0, 0.0, 999.0, 10.0], 2.0, 100.0, 0.1));
+    }
+
+    #[test]
+    fn integer_shift_copies_pixels_and_pads() {
+        let mut img = Image::filled(4, 3, 0);
+        for (i, v) in img.data.iter_mut().enumerate() {
+            *v = i as u8;
+        }
+        // Translate by (+1, +2): out(x, y) = in(x − 1, y − 2).
+        let m = [[1.0, 0.0, 1.0], [0.0, 1.0, 2.0], [0.0, 0.0, 1.0]];
+        let out = warp_affine(&img, &m, (5, 5));
+        let at = |im: &Image, x: usize, y: usize| im.data[(y * im.width as usize + x) * 3];
+        assert_eq!(at(&out, 1, 2), at(&img, 0, 0));
+        assert_eq!(at(&out, 4, 4), at(&img, 3, 2));
+        assert_eq!((at(&out, 0, 0), at(&out, 0, 2)), (BORDER_VALUE, BORDER_VALUE));
+        let persp = warp_perspective(&img, &m, (5, 5));
+        assert_eq!(persp, out);
+    }
+
+    #[test]
+    fn half_pixel_shift_blends_with_the_border() {
+        // x' = x + 0.5: out(0) mixes border (114) and in(0) = 10 half and half -> 62.
+        let img = Image::filled(3, 3, 10);
+        let m = [[1.0, 0.0, 0.5], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+        let out = warp_affine(&img, &m, (3, 3));
+        assert_eq!(&out.data[..6], &[62, 62, 62, 10, 10, 10]);
+    }
+}
