@@ -15,6 +15,7 @@ use yolo_train::device::{run_on, DeviceArg};
 const USAGE: &str = "usage: yolo MODE key=value ...
 
 modes:
+  train     train or fine-tune:  yolo train data=coco8.yaml model=yolo11n.yaml epochs=3 imgsz=320 batch=8
   predict   detect objects:      yolo predict model=yolo11n.onnx source=images/ imgsz=640 conf=0.25
   val       validate weights:    yolo val model=best.safetensors data=coco8.yaml imgsz=640 batch=16
   info      model summary:       yolo info model=yolo11s.yaml
@@ -50,6 +51,11 @@ fn run(args: &[String]) -> Result<(), CliError> {
             let mut a: commands::val::ValArgs = kv.into_config("val")?;
             a.device = device.to_string();
             run_on(device, a)?.map(|_| ())
+        }
+        "train" => {
+            let mut a: yolo_train::args::TrainArgs = kv.into_config("train")?;
+            a.device = device.to_string();
+            run_on(device, commands::train::TrainJob(a))?.map(|_| ())
         }
         "info" => {
             let a: commands::info::InfoArgs = kv.into_config("info")?;

@@ -31,14 +31,7 @@ pub(crate) fn mirror_rows(img: &mut Image) {
         return;
     }
     for row in img.data.chunks_exact_mut(stride) {
-        let (mut i, mut j) = (0, stride - 3);
-        while i < j {
-            for c in 0..3 {
-                row.swap(i + c, j + c);
-            }
-            i += 3;
-            j -= 3;
-        }
+        row.as_chunks_mut::<3>().0.reverse();
     }
 }
 

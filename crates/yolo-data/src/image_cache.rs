@@ -210,7 +210,15 @@ impl ImageCache {
         match read_disk(path, &header) {
             Ok(Some((map, errors))) => {
                 if opts.verbose {
-                    eprintln!("Image cache: reusing {}", path.display());
+                    let skipped = errors.iter().flatten().count();
+                    eprintln!(
+                        "Image cache (disk): reusing {} ({}, {skipped} images skipped)",
+                        path.display(),
+                        fmt_bytes(bytes)
+                    );
+                    for msg in errors.iter().flatten() {
+                        eprintln!("WARNING: image cache: skipping corrupt image: {msg}");
+                    }
                 }
                 Ok(Self::disk(index, slots, errors, map, bytes, path))
             }

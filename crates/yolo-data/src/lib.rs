@@ -35,7 +35,10 @@ pub use image_cache::{
     CacheMode, CacheOptions, DecodingSource, ImageCache, cache_bytes, choose_mode,
     disk_cache_path, open_source,
 };
-pub use loader::{Epoch, Loader, LoaderConfig, LoaderSource, SampleTransform, sample_rng};
+pub use loader::{
+    EAGER_RELEASE_BYTES, Epoch, Loader, LoaderConfig, LoaderSource, SampleTransform, exact_heap,
+    release_free_heap, sample_rng,
+};
 
 pub mod augment;
 pub mod copy_paste;
@@ -46,6 +49,7 @@ pub mod mixup;
 pub mod mosaic;
 pub mod perspective;
 pub mod segments;
+pub mod warp;
 
 pub use augment::{
     AugmentConfig, ConfigError, CopyPasteMode, Formatted, TrainTransform, ValTransform, format,

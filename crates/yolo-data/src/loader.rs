@@ -261,18 +261,36 @@ impl Shared {
         for attempt in 0..n {
             let j = (i + attempt) % n;
             let mut rng = keyed_rng(self.seed, job.epoch as u64, i as u64, attempt as u32);
-            match job
-                .transform
-                .apply(self.source.as_ref(), j, job.shape, &mut rng)
-            {
-                Ok(sample) => return Ok((j, sample)),
-                Err(e) => {
+            let apply = || {
+                job.transform
+                    .apply(self.source.as_ref(), j, job.shape, &mut rng)
+            };
+            match catch_unwind(AssertUnwindSafe(apply)) {
+                Err(payload) => return Err(self.panicked(job, j, payload)),
+                Ok(Ok(sample)) => return Ok((j, sample)),
+                Ok(Err(e)) => {
                     self.report(&e);
                     last = Some(e);
                 }
             }
         }
         Err(last.unwrap_or_else(|| DataError::image(Path::new(""), "empty image source")))
+    }
+
+    /// A panicking transform is a bug, not bad data: an error for the batch, naming the image.
+    fn panicked(&self, job: &Job, index: usize, payload: Box<dyn Any + Send>) -> DataError {
+        let msg = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_default();
+        DataError::image(
+            self.source.path(index),
+            format!(
+                "transform panicked in batch {} of epoch {}: {msg}",
+                job.batch, job.epoch
+            ),
+        )
     }
 
     fn report(&self, e: &DataError) {
@@ -311,12 +329,14 @@ pub struct Loader {
 }
 
 impl Loader {
-    /// Starts `cfg.workers` threads that build batches of `source` with `transform`.
+    /// Starts `cfg.workers` threads that build batches of `source` with `transform` (and
+    /// calls [`exact_heap`]).
     pub fn new(
         source: Arc<dyn LoaderSource>,
         transform: Arc<dyn SampleTransform>,
         cfg: LoaderConfig,
     ) -> Loader {
+        exact_heap();
         let plan = Plan::new(source.as_ref(), &cfg);
         let in_flight = cfg.in_flight();
         let shared = Arc::new(Shared {
@@ -388,12 +408,14 @@ impl Loader {
         self.next_job = self.next_job.min(self.next_out.max((first_epoch, 0)));
     }
 
-    /// The next batch of the current epoch; `Ok(None)` once at its end, after which the
-    /// next call starts the next epoch. An error (the batch is skipped) only when no image
+    /// The next batch of the current epoch; `Ok(None)` once at its end (after handing
+    /// the heap's free pages back to the OS, see [`release_free_heap`]), after which the next
+    /// call starts the next epoch. An error (the batch is skipped) only when no image
     /// of the source can be transformed or a transform breaks its contract.
     pub fn next_batch(&mut self) -> Result<Option<Batch>, DataError> {
         if self.next_out.1 >= self.plan.batches {
             self.next_out = (self.next_out.0 + 1, 0);
+            release_free_heap();
             return Ok(None);
         }
         let key = self.next_out;
@@ -464,15 +486,31 @@ impl Loader {
                 self.top_up();
                 return result;
             }
-            let done = self.results.recv().map_err(|_| {
-                DataError::image(Path::new("<loader>"), "every loader worker has exited")
-            })?;
-            if self.is_stale(&done) {
-                self.outstanding -= 1;
-            } else {
-                self.ready.insert((done.epoch, done.batch), done.result);
-            }
+            self.receive()?;
         }
+    }
+
+    /// Blocks until every batch in flight is built: the workers are idle and the loader holds
+    /// its steady-state maximum, `in_flight` batches (for memory measurements and timing).
+    pub fn wait_until_full(&mut self) -> Result<(), DataError> {
+        self.top_up();
+        while self.ready.len() < self.outstanding {
+            self.receive()?;
+        }
+        Ok(())
+    }
+
+    /// Files one finished batch (stale ones are dropped).
+    fn receive(&mut self) -> Result<(), DataError> {
+        let done = self.results.recv().map_err(|_| {
+            DataError::image(Path::new("<loader>"), "every loader worker has exited")
+        })?;
+        if self.is_stale(&done) {
+            self.outstanding -= 1;
+        } else {
+            self.ready.insert((done.epoch, done.batch), done.result);
+        }
+        Ok(())
     }
 
     fn is_stale(&self, done: &Done) -> bool {
@@ -531,11 +569,39 @@ fn spawn_worker(
         .unwrap_or_else(|e| panic!("cannot start loader thread {k}: {e}"))
 }
 
-/// Builds batches until the job channel closes; a panicking transform becomes an error.
+/// Blocks of at least this many bytes get their own memory mapping (see [`exact_heap`]).
+pub const EAGER_RELEASE_BYTES: usize = 1 << 20;
+
+/// Makes the process RSS track live memory (glibc; a no-op elsewhere): blocks of at least
+/// [`EAGER_RELEASE_BYTES`] (batches, mosaic canvases, decoded images at 640) are mapped on
+/// their own and go back to the OS when freed. glibc's default raises its mmap and trim
+/// thresholds after every large free, so such blocks then live in the worker threads' malloc
+/// arenas, whose freed space stays resident: RSS creeps up by a batch or two now and then
+/// although the live memory is constant. Setting `M_MMAP_THRESHOLD` fixes both thresholds.
+/// Process-wide and idempotent; [`Loader::new`] calls it.
+pub fn exact_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `mallopt` only changes glibc's allocation parameters; any thread may call it.
+    unsafe {
+        let t: i32 = std::env::var("XT").ok().and_then(|v| v.parse().ok()).unwrap_or(EAGER_RELEASE_BYTES as i32); if t > 0 { libc::mallopt(libc::M_MMAP_THRESHOLD, t); }
+    }
+}
+
+/// Returns the C heap's free pages to the OS (glibc `malloc_trim(0)`; a no-op elsewhere).
+/// The loader calls it at every epoch end (the C-heap analogue of Ultralytics' per-epoch
+/// `gc.collect()`); it takes well under a millisecond.
+pub fn release_free_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only inspects and trims glibc's own heap; any thread may call it.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Builds batches until the job channel closes.
 fn worker(shared: &Shared, jobs: &Receiver<Job>, results: &Sender<Done>) {
     for job in jobs {
-        let result = catch_unwind(AssertUnwindSafe(|| shared.build(&job)))
-            .unwrap_or_else(|p| Err(panicked(shared, &job, p)));
+        let result = shared.build(&job);
         let done = Done {
             epoch: job.epoch,
             batch: job.batch,
@@ -546,23 +612,4 @@ fn worker(shared: &Shared, jobs: &Receiver<Job>, results: &Sender<Done>) {
             return;
         }
     }
-}
-
-fn panicked(shared: &Shared, job: &Job, payload: Box<dyn Any + Send>) -> DataError {
-    let msg = payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_default();
-    let first = job
-        .indices
-        .first()
-        .map_or(Path::new(""), |&i| shared.source.path(i));
-    DataError::image(
-        first,
-        format!(
-            "transform panicked in batch {} of epoch {}: {msg}",
-            job.batch, job.epoch
-        ),
-    )
 }

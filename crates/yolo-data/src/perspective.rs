@@ -1,16 +1,13 @@
-//! Ultralytics `RandomPerspective`: `M = T·S·R·P·C`, an OpenCV-style fixed-point bilinear
-//! warp (border 114), box / polygon transform and the `box_candidates` filter.
+//! Ultralytics `RandomPerspective`: `M = T·S·R·P·C`, the OpenCV warp of [`crate::warp`]
+//! (border 114), box / polygon transform and the `box_candidates` filter.
 
 use rand::Rng;
 
 use crate::augment::AugmentConfig;
-use crate::image::Image;
 use crate::instances;
 use crate::sample::{Instances, Sample};
 use crate::segments::segment_to_box;
-
-/// Value of every channel of output pixels that map outside the input.
-pub const BORDER_VALUE: u8 = 114;
+use crate::warp::{Matrix, warp_affine, warp_perspective};
 
 /// `box_candidates` defaults: min side 2 px, max aspect ratio 100.
 pub const WH_THR: f32 = 2.0;
@@ -20,9 +17,6 @@ pub const AR_THR: f32 = 100.0;
 pub const AREA_THR_BOXES: f32 = 0.10;
 /// Minimum area ratio when the sample has polygons (their boxes are tighter).
 pub const AREA_THR_SEGMENTS: f32 = 0.01;
-
-/// A 3×3 transform in px, row-major, f32 like Ultralytics' numpy matrices.
-pub type Matrix = [[f32; 3]; 3];
 
 /// One draw of `RandomPerspective`'s random parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -186,148 +180,6 @@ fn corners_box(m: &Matrix, b: &[f32; 4]) -> [f32; 4] {
     )
 }
 
-/// Sub-pixel precision of OpenCV's warp maps: 1/32 px (`INTER_BITS`).
-const INTER_BITS: i32 = 5;
-/// OpenCV's `AB_BITS` for affine warps: coordinates carried in 1/1024 px.
-const AB_BITS: i32 = 10;
-/// `AB_SCALE / INTER_TAB_SIZE / 2`: rounds 1/1024 px to the nearest 1/32 px.
-const ROUND_DELTA: i32 = 16;
-
-/// `saturate_cast<int>(double)`: round half to even, saturating.
-fn cv_round(v: f64) -> i32 {
-    v.round_ties_even() as i32
-}
-
-/// `cv2.warpAffine(img, m[:2], out, INTER_LINEAR, BORDER_CONSTANT, 114)`: `m` (forward) is
-/// inverted in f64, source positions quantised to 1/32 px exactly as OpenCV's fixed-point
-/// path (`AB_BITS = 10`, round-half-even), then sampled bilinearly.
-pub fn warp_affine(img: &Image, m: &Matrix, (w, h): (u32, u32)) -> Image {
-    let a = invert_affine(m);
-    let ab_scale = f64::from(1 << AB_BITS);
-    let adelta: Vec<i32> = (0..w).map(|x| cv_round(a[0] * f64::from(x) * ab_scale)).collect();
-    let bdelta: Vec<i32> = (0..w).map(|x| cv_round(a[3] * f64::from(x) * ab_scale)).collect();
-    let mut out = Image::filled(w, h, 0);
-    let sampler = Bilinear::new(img);
-    let shift = AB_BITS - INTER_BITS;
-    for (y, row) in out.data.chunks_exact_mut(w as usize * 3).enumerate() {
-        let y = y as f64;
-        let x0 = cv_round((a[1] * y + a[2]) * ab_scale) + ROUND_DELTA;
-        let y0 = cv_round((a[4] * y + a[5]) * ab_scale) + ROUND_DELTA;
-        for ((px, &dx), &dy) in row.chunks_exact_mut(3).zip(&adelta).zip(&bdelta) {
-            sampler.sample((x0 + dx) >> shift, (y0 + dy) >> shift, px);
-        }
-    }
-    out
-}
-
-/// `cv2.warpPerspective(img, m, out, INTER_LINEAR, BORDER_CONSTANT, 114)`: `m` inverted in
-/// f64, each source position rounded to 1/32 px, then sampled bilinearly.
-pub fn warp_perspective(img: &Image, m: &Matrix, (w, h): (u32, u32)) -> Image {
-    let a = invert3(m);
-    let tab = f64::from(1 << INTER_BITS);
-    let mut out = Image::filled(w, h, 0);
-    let sampler = Bilinear::new(img);
-    let to_fixed = |v: f64| cv_round(v.clamp(f64::from(i32::MIN), f64::from(i32::MAX)));
-    for (y, row) in out.data.chunks_exact_mut(w as usize * 3).enumerate() {
-        let y = y as f64;
-        let (x0, y0, w0) = (a[0][1] * y + a[0][2], a[1][1] * y + a[1][2], a[2][1] * y + a[2][2]);
-        for (x, px) in row.chunks_exact_mut(3).enumerate() {
-            let x = x as f64;
-            let wz = w0 + a[2][0] * x;
-            let wz = if wz != 0.0 { tab / wz } else { 0.0 };
-            let sx = to_fixed((x0 + a[0][0] * x) * wz);
-            let sy = to_fixed((y0 + a[1][0] * x) * wz);
-            sampler.sample(sx, sy, px);
-        }
-    }
-    out
-}
-
-/// OpenCV's in-place inversion of a 2×3 affine matrix (`warpAffine` without
-/// `WARP_INVERSE_MAP`): `[a00, a01, a02, a10, a11, a12]`, f64.
-fn invert_affine(m: &Matrix) -> [f64; 6] {
-    let [m0, m1, m2] = m[0].map(f64::from);
-    let [m3, m4, m5] = m[1].map(f64::from);
-    let d = m0 * m4 - m1 * m3;
-    let d = if d != 0.0 { 1.0 / d } else { 0.0 };
-    let (a0, a1, a3, a4) = (m4 * d, -m1 * d, -m3 * d, m0 * d);
-    [a0, a1, -a0 * m2 - a1 * m5, a3, a4, -a3 * m2 - a4 * m5]
-}
-
-/// Inverse of a 3×3 matrix in f64 (adjugate / determinant); zeros if singular.
-fn invert3(m: &Matrix) -> [[f64; 3]; 3] {
-    let m = m.map(|r| r.map(f64::from));
-    let cof = |r0: usize, r1: usize, c0: usize, c1: usize| m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];
-    let adj = [
-        [cof(1, 2, 1, 2), -cof(0, 2, 1, 2), cof(0, 1, 1, 2)],
-        [-cof(1, 2, 0, 2), cof(0, 2, 0, 2), -cof(0, 1, 0, 2)],
-        [cof(1, 2, 0, 1), -cof(0, 2, 0, 1), cof(0, 1, 0, 1)],
-    ];
-    let det = m[0][0] * adj[0][0] + m[0][1] * adj[1][0] + m[0][2] * adj[2][0];
-    let inv = if det != 0.0 { 1.0 / det } else { 0.0 };
-    adj.map(|r| r.map(|v| v * inv))
-}
-
-/// OpenCV `remapBilinear` for 8-bit RGB with a constant border: weights
-/// `(32 − f)·f'` in 1/1024, result `(Σ + 512) >> 10`.
-struct Bilinear<'a> {
-    img: &'a Image,
-    stride: usize,
-}
-
-impl<'a> Bilinear<'a> {
-    fn new(img: &'a Image) -> Bilinear<'a> {
-        Bilinear {
-            img,
-            stride: img.width as usize * 3,
-        }
-    }
-
-    /// Writes the pixel at source position `(x, y)` in 1/32 px into `px`.
-    #[inline]
-    fn sample(&self, x: i32, y: i32, px: &mut [u8]) {
-        let (sx, sy) = (x >> INTER_BITS, y >> INTER_BITS);
-        let (fx, fy) = (x & 31, y & 31);
-        let (w, h) = (self.img.width as i32, self.img.height as i32);
-        let wts = [(32 - fy) * (32 - fx), (32 - fy) * fx, fy * (32 - fx), fy * fx];
-        if sx >= 0 && sy >= 0 && sx < w - 1 && sy < h - 1 {
-            let at = sy as usize * self.stride + sx as usize * 3;
-            let top = &self.img.data[at..at + 6];
-            let bottom = &self.img.data[at + self.stride..at + self.stride + 6];
-            for c in 0..3 {
-                let v = i32::from(top[c]) * wts[0]
-                    + i32::from(top[c + 3]) * wts[1]
-                    + i32::from(bottom[c]) * wts[2]
-                    + i32::from(bottom[c + 3]) * wts[3];
-                px[c] = ((v + 512) >> 10) as u8;
-            }
-        } else if sx >= w || sx + 1 < 0 || sy >= h || sy + 1 < 0 {
-            px.fill(BORDER_VALUE);
-        } else {
-            self.sample_edge(sx, sy, &wts, px);
-        }
-    }
-
-    /// Taps outside the image read the border value.
-    fn sample_edge(&self, sx: i32, sy: i32, wts: &[i32; 4], px: &mut [u8]) {
-        let (w, h) = (self.img.width as i32, self.img.height as i32);
-        let tap = |x: i32, y: i32, c: usize| {
-            if x >= 0 && y >= 0 && x < w && y < h {
-                i32::from(self.img.data[y as usize * self.stride + x as usize * 3 + c])
-            } else {
-                i32::from(BORDER_VALUE)
-            }
-        };
-        for (c, p) in px.iter_mut().enumerate() {
-            let v = tap(sx, sy, c) * wts[0]
-                + tap(sx + 1, sy, c) * wts[1]
-                + tap(sx, sy + 1, c) * wts[2]
-                + tap(sx + 1, sy + 1, c) * wts[3];
-            *p = ((v + 512) >> 10) as u8;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,31 +225,5 @@ mod tests {
         let long = [0.0, 0.0, 1000.0, 10.0];
         assert!(!box_candidate(&long, &long, 2.0, 100.0, 0.1)); // aspect 100
         assert!(box_candidate(&long, &[0.0, 0.0, 999.0, 10.0], 2.0, 100.0, 0.1));
-    }
-
-    #[test]
-    fn integer_shift_copies_pixels_and_pads() {
-        let mut img = Image::filled(4, 3, 0);
-        for (i, v) in img.data.iter_mut().enumerate() {
-            *v = i as u8;
-        }
-        // Translate by (+1, +2): out(x, y) = in(x − 1, y − 2).
-        let m = [[1.0, 0.0, 1.0], [0.0, 1.0, 2.0], [0.0, 0.0, 1.0]];
-        let out = warp_affine(&img, &m, (5, 5));
-        let at = |im: &Image, x: usize, y: usize| im.data[(y * im.width as usize + x) * 3];
-        assert_eq!(at(&out, 1, 2), at(&img, 0, 0));
-        assert_eq!(at(&out, 4, 4), at(&img, 3, 2));
-        assert_eq!((at(&out, 0, 0), at(&out, 0, 2)), (BORDER_VALUE, BORDER_VALUE));
-        let persp = warp_perspective(&img, &m, (5, 5));
-        assert_eq!(persp, out);
-    }
-
-    #[test]
-    fn half_pixel_shift_blends_with_the_border() {
-        // x' = x + 0.5: out(0) mixes border (114) and in(0) = 10 half and half -> 62.
-        let img = Image::filled(3, 3, 10);
-        let m = [[1.0, 0.0, 0.5], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
-        let out = warp_affine(&img, &m, (3, 3));
-        assert_eq!(&out.data[..6], &[62, 62, 62, 10, 10, 10]);
     }
 }

@@ -16,7 +16,8 @@ pub const BN_MOMENTUM: f64 = 0.03;
 /// updates `running_var` with the unbiased one, momentum in PyTorch's convention.
 ///
 /// Train or eval is chosen like burn's own BatchNorm: batch statistics when the backend records
-/// gradients (autodiff) and the layer is not `frozen`, running statistics otherwise.
+/// gradients (autodiff), running statistics otherwise — and always running statistics when γ
+/// does not require gradients (a frozen layer: Ultralytics keeps frozen BatchNorms in eval).
 #[derive(Module, Debug)]
 pub struct BatchNorm2d<B: Backend> {
     /// γ, `[C]`.
@@ -31,8 +32,6 @@ pub struct BatchNorm2d<B: Backend> {
     pub eps: f64,
     /// Running-statistics momentum (PyTorch convention).
     pub momentum: f64,
-    /// When true the layer always uses its running statistics (Ultralytics keeps frozen BNs in eval).
-    pub frozen: bool,
 }
 
 impl<B: Backend> BatchNorm2d<B> {
@@ -45,13 +44,12 @@ impl<B: Backend> BatchNorm2d<B> {
             running_var: RunningState::new(Tensor::ones([channels], device)),
             eps: BN_EPS,
             momentum: BN_MOMENTUM,
-            frozen: false,
         }
     }
 
     /// `[B, C, H, W]` → `[B, C, H, W]`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        if !self.frozen && B::ad_enabled(&x.device()) {
+        if B::ad_enabled(&x.device()) && self.weight.val().is_require_grad() {
             self.forward_train(x)
         } else {
             let (scale, shift) = self.inference_affine();

@@ -126,6 +126,27 @@ pub fn tensor_shapes<B: Backend>(model: &Yolo<B>) -> Vec<(String, Vec<usize>)> {
     named_tensors(model).into_iter().map(|t| (t.name, t.shape)).collect()
 }
 
+/// Stops gradients for every parameter whose Ultralytics name `frozen` accepts (e.g. names
+/// starting with `model.3.`). Their BatchNorms then run in eval mode, as Ultralytics keeps them.
+pub fn freeze<B: Backend, M: Module<B>>(module: M, frozen: impl Fn(&str) -> bool) -> M {
+    struct Freezer<F> {
+        path: PathStack,
+        frozen: F,
+    }
+    impl<B: Backend, F: Fn(&str) -> bool> ModuleMapper<B> for Freezer<F> {
+        fn enter_module(&mut self, name: &str, container: &str) {
+            self.path.enter(name, container);
+        }
+        fn exit_module(&mut self, _name: &str, _container: &str) {
+            self.path.exit();
+        }
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+            if (self.frozen)(&self.path.name()) { param.set_require_grad(false) } else { param }
+        }
+    }
+    module.map(&mut Freezer { path: PathStack::default(), frozen })
+}
+
 /// How strictly [`load_state_dict`] matches names and shapes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoadMode {

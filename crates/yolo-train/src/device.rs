@@ -67,13 +67,38 @@ impl fmt::Display for DeviceArg {
     }
 }
 
+/// Device memory as the backend's allocator reports it, bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeviceMemory {
+    /// Bytes in live tensors.
+    pub in_use: u64,
+    /// Bytes the pool holds from the device (in use + cached).
+    pub reserved: u64,
+}
+
+/// Reads the current device memory; `None` on backends that do not report it (the CPU).
+pub type MemoryProbe = std::sync::Arc<dyn Fn() -> Option<DeviceMemory> + Send + Sync>;
+
+/// A probe for backends without device memory.
+pub fn no_memory_probe() -> MemoryProbe {
+    std::sync::Arc::new(|| None)
+}
+
 /// Work that is generic over the backend; [`run_on`] picks the backend at run time.
 /// Inference-only jobs use `B::InnerBackend`.
 pub trait BackendJob {
     /// What the job returns.
     type Output;
-    /// Runs the job on `device`.
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output;
+    /// Runs the job on `device`; `memory` reads that device's allocator.
+    fn run<B: AutodiffBackend>(self, device: B::Device, memory: MemoryProbe) -> Self::Output;
+}
+
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+fn cubecl_probe<R: burn::cubecl::Runtime>(device: R::Device) -> MemoryProbe {
+    std::sync::Arc::new(move || {
+        let usage = R::client(&device).memory_usage().ok()?;
+        Some(DeviceMemory { in_use: usage.bytes_in_use, reserved: usage.bytes_reserved })
+    })
 }
 
 /// The CPU backend type.
@@ -84,17 +109,19 @@ pub type CpuBackend = burn::backend::Autodiff<burn::backend::Flex>;
 pub fn run_on<J: BackendJob>(device: DeviceArg, job: J) -> Result<J::Output, DeviceError> {
     match device {
         #[cfg(feature = "flex")]
-        DeviceArg::Cpu => Ok(job.run::<CpuBackend>(Default::default())),
+        DeviceArg::Cpu => Ok(job.run::<CpuBackend>(Default::default(), no_memory_probe())),
         #[cfg(feature = "wgpu")]
         DeviceArg::Wgpu(index) => {
             use burn::backend::wgpu::WgpuDevice;
             let dev = index.map_or(WgpuDevice::DefaultDevice, WgpuDevice::DiscreteGpu);
-            Ok(job.run::<burn::backend::Autodiff<burn::backend::Wgpu>>(dev))
+            let probe = cubecl_probe::<burn::cubecl::wgpu::WgpuRuntime>(dev.clone());
+            Ok(job.run::<burn::backend::Autodiff<burn::backend::Wgpu>>(dev, probe))
         }
         #[cfg(feature = "cuda")]
         DeviceArg::Cuda(index) => {
             let dev = burn::backend::cuda::CudaDevice::new(index);
-            Ok(job.run::<burn::backend::Autodiff<burn::backend::Cuda>>(dev))
+            let probe = cubecl_probe::<burn::cubecl::cuda::CudaRuntime>(dev.clone());
+            Ok(job.run::<burn::backend::Autodiff<burn::backend::Cuda>>(dev, probe))
         }
         #[allow(unreachable_patterns)]
         other => Err(DeviceError::NotCompiled { device: other.to_string(), feature: feature_of(other) }),

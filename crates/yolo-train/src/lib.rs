@@ -8,3 +8,8 @@ pub mod ema;
 pub mod schedule;
 pub mod predict;
 pub mod plots;
+pub mod args;
+pub mod checkpoint;
+pub mod results;
+pub mod progress;
+pub mod trainer;

@@ -767,6 +767,71 @@ impl GradAccumulator {
         self.micro_batches = 0;
         std::mem::take(&mut self.grads)
     }
+
+    /// The pending sums as host tensors named `accum.<param name>` (for checkpoints: gradients
+    /// of micro-batches not yet stepped carry over epoch boundaries, as in Ultralytics).
+    pub fn export<B: AutodiffBackend, M: AutodiffModule<B>>(&self, module: &M) -> Vec<(String, RawTensor)> {
+        let mut out = ExportGrads::<B> { grads: &self.grads, names: id_names::<B, M>(module), out: Vec::new(), _b: Default::default() };
+        module.visit(&mut out);
+        out.out
+    }
+
+    /// Restores sums written by [`Self::export`] for `micro_batches` pending micro-batches.
+    pub fn import<B: AutodiffBackend, M: AutodiffModule<B>>(
+        module: &M,
+        tensors: &BTreeMap<String, RawTensor>,
+        micro_batches: usize,
+        device: &B::Device,
+    ) -> Self {
+        let mut import = ImportGrads::<B> {
+            tensors,
+            names: id_names::<B, M>(module),
+            grads: GradientsParams::new(),
+            device: device.clone(),
+        };
+        module.visit(&mut import);
+        Self { grads: import.grads, micro_batches }
+    }
+}
+
+fn id_names<B: Backend, M: burn::module::Module<B>>(module: &M) -> HashMap<ParamId, String> {
+    named_tensors::<B, M>(module).into_iter().map(|t| (t.id, t.name)).collect()
+}
+
+struct ExportGrads<'a, B: AutodiffBackend> {
+    grads: &'a GradientsParams,
+    names: HashMap<ParamId, String>,
+    out: Vec<(String, RawTensor)>,
+    _b: std::marker::PhantomData<B>,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for ExportGrads<'_, B> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let (Some(g), Some(name)) = (self.grads.get::<B::InnerBackend, D>(param.id), self.names.get(&param.id)) else {
+            return;
+        };
+        let shape = g.dims().to_vec();
+        let flat: Tensor<B::InnerBackend, 1> = g.reshape([shape.iter().product::<usize>()]);
+        self.out.push((format!("accum.{name}"), to_raw(&flat, &shape)));
+    }
+}
+
+struct ImportGrads<'a, B: AutodiffBackend> {
+    tensors: &'a BTreeMap<String, RawTensor>,
+    names: HashMap<ParamId, String>,
+    grads: GradientsParams,
+    device: B::Device,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for ImportGrads<'_, B> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let Some(raw) = self.names.get(&param.id).and_then(|n| self.tensors.get(&format!("accum.{n}"))) else {
+            return;
+        };
+        let Ok(shape) = <[usize; D]>::try_from(raw.shape.as_slice()) else { return };
+        let g = Tensor::<B::InnerBackend, D>::from_data(TensorData::new(raw.data.clone(), shape), &self.device);
+        self.grads.register(param.id, g);
+    }
 }
 
 struct GradNorms<'a, B: Backend> {

@@ -4,7 +4,7 @@ use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 use yolo_model::load::build_model;
 use yolo_model::summary::summarize;
-use yolo_train::device::BackendJob;
+use yolo_train::device::{BackendJob, MemoryProbe};
 
 use crate::error::CliError;
 
@@ -31,7 +31,7 @@ impl Default for InfoArgs {
 impl BackendJob for InfoArgs {
     type Output = Result<(), CliError>;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+    fn run<B: AutodiffBackend>(self, device: B::Device, _memory: MemoryProbe) -> Self::Output {
         let (model, _, _) = build_model::<B::InnerBackend>(&self.model, self.nc, &device)?;
         let imgsz = self.imgsz.div_ceil(32).max(1) * 32;
         let spec = model.spec();

@@ -3,4 +3,5 @@
 pub mod demo;
 pub mod info;
 pub mod predict;
+pub mod train;
 pub mod val;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use yolo_data::decode_image;
 use yolo_model::load::build_model;
 use yolo_plot::{draw_detections, save_rgb, Annotation};
-use yolo_train::device::BackendJob;
+use yolo_train::device::{BackendJob, MemoryProbe};
 use yolo_train::predict::{image_sources, ImagePredictions, PredictConfig, Predictor};
 use yolo_train::run_dir::increment_run_dir;
 
@@ -56,7 +56,7 @@ impl Default for PredictArgs {
 impl BackendJob for PredictArgs {
     type Output = Result<PathBuf, CliError>;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+    fn run<B: AutodiffBackend>(self, device: B::Device, _memory: MemoryProbe) -> Self::Output {
         let sources = image_sources(Path::new(&self.source))?;
         let (model, meta, _) = build_model::<B::InnerBackend>(&self.model, None, &device)?;
         let names = meta.names_or_default(model.spec().nc);

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use yolo_data::{DatasetConfig, IndexOptions, LabelIndex, Split};
 use yolo_metrics::summary_table;
 use yolo_model::load::build_model;
-use yolo_train::device::BackendJob;
+use yolo_train::device::{BackendJob, MemoryProbe};
 use yolo_train::plots::validation_curves;
 use yolo_train::run_dir::increment_run_dir;
 use yolo_train::validate::{MetricsReport, ValConfig, ValOutput, ValSet};
@@ -69,7 +69,7 @@ fn parse_split(s: &str) -> Result<Split, CliError> {
 impl BackendJob for ValArgs {
     type Output = Result<MetricsReport, CliError>;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+    fn run<B: AutodiffBackend>(self, device: B::Device, _memory: MemoryProbe) -> Self::Output {
         let data = DatasetConfig::load(Path::new(&self.data))?;
         let (model, meta, _) = build_model::<B::InnerBackend>(&self.model, None, &device)?;
         if model.spec().nc != data.nc() {

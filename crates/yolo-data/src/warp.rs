@@ -1,0 +1,445 @@
+//! `cv2.warpAffine` / `cv2.warpPerspective` (`INTER_LINEAR`, constant border 114) with
+//! OpenCV's fixed-point maths, bit-exact against opencv-python 4.10 and earlier.
+//!
+//! OpenCV inverts the matrix in f64, rounds every source position to 1/32 px (affine: through
+//! 1/1024 px row and column terms, `AB_BITS = 10`) and blends the 4 taps with integer weights
+//! `(32 − f)·f'` in 1/1024, out-of-image taps reading the border value. OpenCV 4.11+
+//! replaced this with an f32 kernel whose pixels differ by a few levels on textured images
+//! (same geometry).
+
+use crate::image::Image;
+
+/// Value of every channel of output pixels that map outside the input.
+pub const BORDER_VALUE: u8 = 114;
+
+/// A 3×3 transform in px, row-major, f32 like Ultralytics' numpy matrices.
+pub type Matrix = [[f32; 3]; 3];
+
+/// Sub-pixel precision of OpenCV's warp maps: 1/32 px (`INTER_BITS`).
+const INTER_BITS: i32 = 5;
+/// Taps per pixel per axis of the weight table: `1 << INTER_BITS`.
+const TAB: i32 = 1 << INTER_BITS;
+/// OpenCV's `AB_BITS` for affine warps: coordinates carried in 1/1024 px.
+const AB_BITS: i32 = 10;
+/// `AB_SCALE / INTER_TAB_SIZE / 2`: rounds 1/1024 px to the nearest 1/32 px.
+const ROUND_DELTA: i32 = 16;
+/// The border value times the weight of one axis (a fully-border vertical blend).
+const BORDER_MIX: u16 = BORDER_VALUE as u16 * TAB as u16;
+
+/// `saturate_cast<int>(double)`: round half to even, saturating.
+fn cv_round(v: f64) -> i32 {
+    v.round_ties_even() as i32
+}
+
+/// `cv2.warpAffine(img, m[:2], out, INTER_LINEAR, BORDER_CONSTANT, 114)` for a forward `m`.
+/// Axis-aligned maps (no rotation or shear, Ultralytics' default) take a separable path with
+/// identical results.
+pub fn warp_affine(img: &Image, m: &Matrix, out: (u32, u32)) -> Image {
+    let a = invert_affine(m);
+    if a[1] == 0.0 && a[3] == 0.0 && !avx2::available() {
+        warp_axis_aligned(img, &a, out)
+    } else {
+        warp_general(img, &a, out)
+    }
+}
+
+/// Source position in 1/32 px of output `(x, y)` from OpenCV's row term `r = round(row·1024)
+/// + 16` and column term `c = round(col·1024)`.
+#[inline]
+fn fixed(r: i32, c: i32) -> i32 {
+    (r + c) >> (AB_BITS - INTER_BITS)
+}
+
+/// The general affine path: per pixel 4 taps with 2-D weights (8 pixels at a time with AVX2).
+fn warp_general(img: &Image, a: &[f64; 6], (w, h): (u32, u32)) -> Image {
+    let ab = f64::from(1 << AB_BITS);
+    let adelta: Vec<i32> = (0..w).map(|x| cv_round(a[0] * f64::from(x) * ab)).collect();
+    let bdelta: Vec<i32> = (0..w).map(|x| cv_round(a[3] * f64::from(x) * ab)).collect();
+    let mut out = Image::filled(w, h, 0);
+    let sampler = Bilinear::new(img);
+    for (y, row) in out.data.chunks_exact_mut(w as usize * 3).enumerate() {
+        let y = y as f64;
+        let x0 = cv_round((a[1] * y + a[2]) * ab) + ROUND_DELTA;
+        let y0 = cv_round((a[4] * y + a[5]) * ab) + ROUND_DELTA;
+        if avx2::available() {
+            // SAFETY: the CPU supports AVX2.
+            unsafe { avx2::sample_row(&sampler, (x0, y0), &adelta, &bdelta, row) };
+        } else {
+            sampler.sample_row((x0, y0), &adelta, &bdelta, row);
+        }
+    }
+    out
+}
+
+/// An axis-aligned affine map: source x depends on output x only, y on y only, so each
+/// output row blends two source rows (vectorisable) and then columns. Exact: both passes
+/// are integer and the 2-D weights are the products of the 1-D ones.
+fn warp_axis_aligned(img: &Image, a: &[f64; 6], (w, h): (u32, u32)) -> Image {
+    let ab = f64::from(1 << AB_BITS);
+    let (sw, sh) = (img.width as i32, img.height as i32);
+    let x0 = cv_round(a[2] * ab) + ROUND_DELTA;
+    // The source row padded with one border column on the left and two on the right; per
+    // output column the first tap's byte offset in it and the second tap's weight (the
+    // first's is 32 minus it). Positions with both taps outside read the border at full
+    // weight.
+    let cols: Vec<(usize, u32)> = (0..w)
+        .map(|x| {
+            let p = fixed(x0, cv_round(a[0] * f64::from(x) * ab));
+            let (sx, fx) = (p >> INTER_BITS, p & (TAB - 1));
+            match sx {
+                ..-1 => (0, 0),
+                _ if sx >= sw => ((sw as usize + 1) * 3, 0),
+                _ => ((sx + 1) as usize * 3, fx as u32),
+            }
+        })
+        .collect();
+    let mut mix = vec![BORDER_MIX; (sw as usize + 3) * 3];
+    let stride = sw as usize * 3;
+    let source_row = |y: i32| (0..sh).contains(&y).then(|| &img.data[y as usize * stride..][..stride]);
+    let mut out = Image::filled(w, h, 0);
+    for (y, row) in out.data.chunks_exact_mut(w as usize * 3).enumerate() {
+        let p = fixed(cv_round((a[4] * y as f64 + a[5]) * ab) + ROUND_DELTA, 0);
+        let (sy, fy) = (p >> INTER_BITS, (p & (TAB - 1)) as u16);
+        mix_rows([source_row(sy), source_row(sy + 1)], fy, &mut mix[3..3 + stride]);
+        for (px, &(at, w1)) in row.chunks_exact_mut(3).zip(&cols) {
+            let taps = &mix[at..at + 6];
+            let w0 = TAB as u32 - w1;
+            for c in 0..3 {
+                let v = u32::from(taps[c]) * w0 + u32::from(taps[c + 3]) * w1;
+                px[c] = ((v + 512) >> 10) as u8;
+            }
+        }
+    }
+    out
+}
+
+/// `out = top·(32 − fy) + bottom·fy` per byte; a missing row reads the border value.
+fn mix_rows([top, bottom]: [Option<&[u8]>; 2], fy: u16, out: &mut [u16]) {
+    let (w0, w1) = (TAB as u16 - fy, fy);
+    let border = u16::from(BORDER_VALUE);
+    match (top, bottom) {
+        (Some(t), Some(b)) => {
+            for ((o, &t), &b) in out.iter_mut().zip(t).zip(b) {
+                *o = u16::from(t) * w0 + u16::from(b) * w1;
+            }
+        }
+        (Some(t), None) => out.iter_mut().zip(t).for_each(|(o, &t)| *o = u16::from(t) * w0 + border * w1),
+        (None, Some(b)) => out.iter_mut().zip(b).for_each(|(o, &b)| *o = border * w0 + u16::from(b) * w1),
+        (None, None) => out.fill(BORDER_MIX),
+    }
+}
+
+/// `cv2.warpPerspective(img, m, out, INTER_LINEAR, BORDER_CONSTANT, 114)`: `m` inverted in
+/// f64, each source position rounded to 1/32 px, then sampled bilinearly.
+pub fn warp_perspective(img: &Image, m: &Matrix, (w, h): (u32, u32)) -> Image {
+    let a = invert3(m);
+    let tab = f64::from(TAB);
+    let mut out = Image::filled(w, h, 0);
+    let sampler = Bilinear::new(img);
+    let to_fixed = |v: f64| cv_round(v.clamp(f64::from(i32::MIN), f64::from(i32::MAX)));
+    for (y, row) in out.data.chunks_exact_mut(w as usize * 3).enumerate() {
+        let y = y as f64;
+        let (x0, y0, w0) = (a[0][1] * y + a[0][2], a[1][1] * y + a[1][2], a[2][1] * y + a[2][2]);
+        for (x, px) in row.chunks_exact_mut(3).enumerate() {
+            let x = x as f64;
+            let wz = w0 + a[2][0] * x;
+            let wz = if wz != 0.0 { tab / wz } else { 0.0 };
+            let sx = to_fixed((x0 + a[0][0] * x) * wz);
+            let sy = to_fixed((y0 + a[1][0] * x) * wz);
+            sampler.sample(sx, sy, px);
+        }
+    }
+    out
+}
+
+/// OpenCV's in-place inversion of a 2×3 affine matrix (`warpAffine` without
+/// `WARP_INVERSE_MAP`): `[a00, a01, a02, a10, a11, a12]`, f64.
+fn invert_affine(m: &Matrix) -> [f64; 6] {
+    let [m0, m1, m2] = m[0].map(f64::from);
+    let [m3, m4, m5] = m[1].map(f64::from);
+    let d = m0 * m4 - m1 * m3;
+    let d = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let (a0, a1, a3, a4) = (m4 * d, -m1 * d, -m3 * d, m0 * d);
+    [a0, a1, -a0 * m2 - a1 * m5, a3, a4, -a3 * m2 - a4 * m5]
+}
+
+/// Inverse of a 3×3 matrix in f64 (adjugate / determinant); zeros if singular.
+pub(crate) fn invert3(m: &Matrix) -> [[f64; 3]; 3] {
+    let m = m.map(|r| r.map(f64::from));
+    let cof = |r0: usize, r1: usize, c0: usize, c1: usize| m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];
+    let adj = [
+        [cof(1, 2, 1, 2), -cof(0, 2, 1, 2), cof(0, 1, 1, 2)],
+        [-cof(1, 2, 0, 2), cof(0, 2, 0, 2), -cof(0, 1, 0, 2)],
+        [cof(1, 2, 0, 1), -cof(0, 2, 0, 1), cof(0, 1, 0, 1)],
+    ];
+    let det = m[0][0] * adj[0][0] + m[0][1] * adj[1][0] + m[0][2] * adj[2][0];
+    let inv = if det != 0.0 { 1.0 / det } else { 0.0 };
+    adj.map(|r| r.map(|v| v * inv))
+}
+
+/// OpenCV `remapBilinear` for 8-bit RGB with a constant border: weights
+/// `(32 − f)·f'` in 1/1024, result `(Σ + 512) >> 10`.
+struct Bilinear<'a> {
+    data: &'a [u8],
+    stride: usize,
+    w: i32,
+    h: i32,
+}
+
+impl<'a> Bilinear<'a> {
+    fn new(img: &'a Image) -> Bilinear<'a> {
+        Bilinear {
+            data: &img.data,
+            stride: img.width as usize * 3,
+            w: img.width as i32,
+            h: img.height as i32,
+        }
+    }
+
+    /// Samples one output row: pixel `x` at `(fixed(x0, adelta[x]), fixed(y0, bdelta[x]))`.
+    fn sample_row(&self, (x0, y0): (i32, i32), adelta: &[i32], bdelta: &[i32], row: &mut [u8]) {
+        for ((px, &dx), &dy) in row.chunks_exact_mut(3).zip(adelta).zip(bdelta) {
+            self.sample(fixed(x0, dx), fixed(y0, dy), px);
+        }
+    }
+
+    /// Writes the pixel at source position `(x, y)` in 1/32 px into `px`.
+    #[inline(always)]
+    fn sample(&self, x: i32, y: i32, px: &mut [u8]) {
+        let (sx, sy) = (x >> INTER_BITS, y >> INTER_BITS);
+        let (fx, fy) = (x & (TAB - 1), y & (TAB - 1));
+        let wts = [(TAB - fy) * (TAB - fx), (TAB - fy) * fx, fy * (TAB - fx), fy * fx];
+        if sx >= 0 && sy >= 0 && sx < self.w - 1 && sy < self.h - 1 {
+            let at = sy as usize * self.stride + sx as usize * 3;
+            let top = &self.data[at..at + 6];
+            let bottom = &self.data[at + self.stride..at + self.stride + 6];
+            for c in 0..3 {
+                let v = i32::from(top[c]) * wts[0]
+                    + i32::from(top[c + 3]) * wts[1]
+                    + i32::from(bottom[c]) * wts[2]
+                    + i32::from(bottom[c + 3]) * wts[3];
+                px[c] = ((v + 512) >> 10) as u8;
+            }
+        } else {
+            self.sample_edge(sx, sy, &wts, px);
+        }
+    }
+
+    /// Positions whose taps leave the image: those taps read the border value.
+    #[cold]
+    fn sample_edge(&self, sx: i32, sy: i32, wts: &[i32; 4], px: &mut [u8]) {
+        let tap = |x: i32, y: i32, c: usize| {
+            if x >= 0 && y >= 0 && x < self.w && y < self.h {
+                i32::from(self.data[y as usize * self.stride + x as usize * 3 + c])
+            } else {
+                i32::from(BORDER_VALUE)
+            }
+        };
+        for (c, p) in px.iter_mut().enumerate() {
+            let v = tap(sx, sy, c) * wts[0]
+                + tap(sx + 1, sy, c) * wts[1]
+                + tap(sx, sy + 1, c) * wts[2]
+                + tap(sx + 1, sy + 1, c) * wts[3];
+            *p = ((v + 512) >> 10) as u8;
+        }
+    }
+}
+
+/// AVX2 kernels (x86-64 only; elsewhere [`avx2::available`] is false).
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{Bilinear, INTER_BITS, TAB};
+
+    /// Whether the running CPU has AVX2 (cached by `std`).
+    pub(super) fn available() -> bool {
+        is_x86_feature_detected!("avx2")
+    }
+
+    /// [`Bilinear::sample_row`] 8 pixels at a time; groups with any tap near or outside the
+    /// image edge go through the scalar sampler. Identical results.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn sample_row(
+        s: &Bilinear,
+        (x0, y0): (i32, i32),
+        adelta: &[i32],
+        bdelta: &[i32],
+        row: &mut [u8],
+    ) {
+        let n = adelta.len().min(bdelta.len()).min(row.len() / 3);
+        let mut x = 0;
+        while x + 8 <= n {
+            let px = &mut row[x * 3..x * 3 + 24];
+            let (a, b) = (&adelta[x..x + 8], &bdelta[x..x + 8]);
+            // SAFETY: AVX2 is enabled here; `a`, `b` hold 8 values.
+            if !unsafe { group(s, (x0, y0), a, b, px) } {
+                s.sample_row((x0, y0), a, b, px);
+            }
+            x += 8;
+        }
+        s.sample_row((x0, y0), &adelta[x..n], &bdelta[x..n], &mut row[x * 3..]);
+    }
+
+    /// Eight output pixels whose four taps all lie inside the image and above its last row
+    /// (so 4-byte gathers stay in bounds); false, writing nothing, otherwise.
+    ///
+    /// # Safety
+    /// AVX2 must be available; `adelta` and `bdelta` must hold at least 8 values.
+    #[target_feature(enable = "avx2")]
+    unsafe fn group(s: &Bilinear, (x0, y0): (i32, i32), adelta: &[i32], bdelta: &[i32], px: &mut [u8]) -> bool {
+        // SAFETY: both slices hold ≥ 8 i32 (caller); unaligned loads.
+        let (ad, bd) = unsafe {
+            (
+                _mm256_loadu_si256(adelta.as_ptr().cast()),
+                _mm256_loadu_si256(bdelta.as_ptr().cast()),
+            )
+        };
+        let xq = _mm256_srai_epi32::<{ super::AB_BITS - INTER_BITS }>(_mm256_add_epi32(_mm256_set1_epi32(x0), ad));
+        let yq = _mm256_srai_epi32::<{ super::AB_BITS - INTER_BITS }>(_mm256_add_epi32(_mm256_set1_epi32(y0), bd));
+        let (sx, sy) = (_mm256_srai_epi32::<INTER_BITS>(xq), _mm256_srai_epi32::<INTER_BITS>(yq));
+        let inside = |v: __m256i, end: i32| {
+            _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(end), v), _mm256_cmpgt_epi32(v, _mm256_set1_epi32(-1)))
+        };
+        let ok = _mm256_and_si256(inside(sx, s.w - 1), inside(sy, s.h - 2));
+        if _mm256_movemask_epi8(ok) != -1 {
+            return false;
+        }
+        let stride = s.stride as i32;
+        let off = _mm256_add_epi32(
+            _mm256_mullo_epi32(sy, _mm256_set1_epi32(stride)),
+            _mm256_mullo_epi32(sx, _mm256_set1_epi32(3)),
+        );
+        let base: *const i32 = s.data.as_ptr().cast();
+        let at = |d: i32| _mm256_add_epi32(off, _mm256_set1_epi32(d));
+        // SAFETY: every tap is at most (h − 2, w − 1) px, so each 4-byte read ends at or
+        // before byte (h − 1)·stride < data.len().
+        let taps = unsafe {
+            [
+                _mm256_i32gather_epi32::<1>(base, off),
+                _mm256_i32gather_epi32::<1>(base, at(3)),
+                _mm256_i32gather_epi32::<1>(base, at(stride)),
+                _mm256_i32gather_epi32::<1>(base, at(stride + 3)),
+            ]
+        };
+        let mask = _mm256_set1_epi32(TAB - 1);
+        let rgbx = blend(taps, _mm256_and_si256(xq, mask), _mm256_and_si256(yq, mask));
+        store_rgb(rgbx, px);
+        true
+    }
+
+    /// `(Σ taps·(32 − fx or fx)·(32 − fy or fy) + 512) >> 10` per channel, as 8 bytes-wide
+    /// lanes: lane 0 pixels 0–3, lane 1 pixels 4–7, each `r g b x`.
+    #[target_feature(enable = "avx2")]
+    fn blend(taps: [__m256i; 4], fx: __m256i, fy: __m256i) -> __m256i {
+        let z = _mm256_setzero_si256();
+        let dup = |v: __m256i| _mm256_or_si256(v, _mm256_slli_epi32::<16>(v));
+        let (wx0, wx1) = (dup(_mm256_sub_epi32(_mm256_set1_epi32(TAB), fx)), dup(fx));
+        // Words per pixel (4 each): pixels {0, 1 | 4, 5} in `lo`, {2, 3 | 6, 7} in `hi`.
+        let words = |v: __m256i| (_mm256_unpacklo_epi8(v, z), _mm256_unpackhi_epi8(v, z));
+        let per_px = |w: __m256i| (_mm256_unpacklo_epi32(w, w), _mm256_unpackhi_epi32(w, w));
+        let ((w0l, w0h), (w1l, w1h)) = (per_px(wx0), per_px(wx1));
+        let horizontal = |a: __m256i, b: __m256i| {
+            let ((al, ah), (bl, bh)) = (words(a), words(b));
+            (
+                _mm256_add_epi16(_mm256_mullo_epi16(al, w0l), _mm256_mullo_epi16(bl, w1l)),
+                _mm256_add_epi16(_mm256_mullo_epi16(ah, w0h), _mm256_mullo_epi16(bh, w1h)),
+            )
+        };
+        let (tl, th) = horizontal(taps[0], taps[1]);
+        let (bl, bh) = horizontal(taps[2], taps[3]);
+        let wy = _mm256_or_si256(_mm256_sub_epi32(_mm256_set1_epi32(TAB), fy), _mm256_slli_epi32::<16>(fy));
+        let round = _mm256_set1_epi32(512);
+        // Interleaved (top, bottom) words times (32 − fy, fy): one i32 per channel.
+        let vertical = |tb: __m256i, w: __m256i| {
+            _mm256_srli_epi32::<10>(_mm256_add_epi32(_mm256_madd_epi16(tb, w), round))
+        };
+        let p0 = vertical(_mm256_unpacklo_epi16(tl, bl), _mm256_shuffle_epi32::<0x00>(wy));
+        let p1 = vertical(_mm256_unpackhi_epi16(tl, bl), _mm256_shuffle_epi32::<0x55>(wy));
+        let p2 = vertical(_mm256_unpacklo_epi16(th, bh), _mm256_shuffle_epi32::<0xAA>(wy));
+        let p3 = vertical(_mm256_unpackhi_epi16(th, bh), _mm256_shuffle_epi32::<0xFF>(wy));
+        _mm256_packus_epi16(_mm256_packs_epi32(p0, p1), _mm256_packs_epi32(p2, p3))
+    }
+
+    /// Writes the `r g b` of 8 `r g b x` pixels (lane 0: 0–3, lane 1: 4–7) to `px[..24]`.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn store_rgb(rgbx: __m256i, px: &mut [u8]) {
+        let drop_x = _mm256_setr_epi8(
+            0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1, 0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13,
+            14, -1, -1, -1, -1,
+        );
+        let mut tmp = [0u8; 32];
+        // SAFETY: `tmp` holds 32 bytes; unaligned store.
+        unsafe { _mm256_storeu_si256(tmp.as_mut_ptr().cast(), _mm256_shuffle_epi8(rgbx, drop_x)) };
+        px[..12].copy_from_slice(&tmp[..12]);
+        px[12..24].copy_from_slice(&tmp[16..28]);
+    }
+}
+
+/// Stand-in where AVX2 cannot exist.
+#[cfg(not(target_arch = "x86_64"))]
+mod avx2 {
+    pub(super) fn available() -> bool {
+        false
+    }
+
+    pub(super) unsafe fn sample_row(
+        s: &super::Bilinear,
+        origin: (i32, i32),
+        adelta: &[i32],
+        bdelta: &[i32],
+        row: &mut [u8],
+    ) {
+        s.sample_row(origin, adelta, bdelta, row);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(im: &Image, x: usize, y: usize) -> u8 {
+        im.data[(y * im.width as usize + x) * 3]
+    }
+
+    #[test]
+    fn integer_shift_copies_pixels_and_pads() {
+        let mut img = Image::filled(4, 3, 0);
+        for (i, v) in img.data.iter_mut().enumerate() {
+            *v = i as u8;
+        }
+        // Translate by (+1, +2): out(x, y) = in(x − 1, y − 2).
+        let m = [[1.0, 0.0, 1.0], [0.0, 1.0, 2.0], [0.0, 0.0, 1.0]];
+        let out = warp_affine(&img, &m, (5, 5));
+        assert_eq!(at(&out, 1, 2), at(&img, 0, 0));
+        assert_eq!(at(&out, 4, 4), at(&img, 3, 2));
+        assert_eq!((at(&out, 0, 0), at(&out, 0, 2)), (BORDER_VALUE, BORDER_VALUE));
+        assert_eq!(warp_perspective(&img, &m, (5, 5)), out);
+        assert_eq!(warp_general(&img, &invert_affine(&m), (5, 5)), out);
+    }
+
+    #[test]
+    fn half_pixel_shift_blends_with_the_border() {
+        // x' = x + 0.5: out(0) mixes border (114) and in(0) = 10 half and half -> 62.
+        let img = Image::filled(3, 3, 10);
+        let m = [[1.0, 0.0, 0.5], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+        let out = warp_affine(&img, &m, (3, 3));
+        assert_eq!(&out.data[..6], &[62, 62, 62, 10, 10, 10]);
+    }
+
+    #[test]
+    fn separable_path_equals_the_general_one() {
+        let mut img = Image::filled(37, 29, 0);
+        for (i, v) in img.data.iter_mut().enumerate() {
+            *v = (i * 7919 % 251) as u8;
+        }
+        for (sx, sy, tx, ty) in [(0.61, 0.73, 3.3, -2.7), (1.37, 1.9, -20.2, 4.1), (0.5, 0.5, 40.0, 30.0)] {
+            let m = [[sx, 0.0, tx], [0.0, sy, ty], [0.0, 0.0, 1.0]];
+            let a = invert_affine(&m);
+            assert_eq!(warp_axis_aligned(&img, &a, (41, 23)), warp_general(&img, &a, (41, 23)));
+        }
+    }
+}
