@@ -18,6 +18,7 @@ modes:
   train     train or fine-tune:  yolo train data=coco8.yaml model=yolo11n.yaml epochs=3 imgsz=320 batch=8
   predict   detect objects:      yolo predict model=yolo11n.onnx source=images/ imgsz=640 conf=0.25
   val       validate weights:    yolo val model=best.safetensors data=coco8.yaml imgsz=640 batch=16
+  bench     time train steps:    yolo bench model=yolo11n imgsz=[160,320] batch=[8] device=cpu
   info      model summary:       yolo info model=yolo11s.yaml
   demo      predict + val of the shipped YOLO11n weights on coco8 (CPU, data from ../shared)
 
@@ -56,6 +57,11 @@ fn run(args: &[String]) -> Result<(), CliError> {
             let mut a: yolo_train::args::TrainArgs = kv.into_config("train")?;
             a.device = device.to_string();
             run_on(device, commands::train::TrainJob(a))?.map(|_| ())
+        }
+        "bench" => {
+            let mut a: commands::bench::BenchArgs = kv.into_config("bench")?;
+            a.device = device.to_string();
+            run_on(device, a)?.map(|_| ())
         }
         "info" => {
             let a: commands::info::InfoArgs = kv.into_config("info")?;

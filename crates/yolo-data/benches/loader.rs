@@ -71,9 +71,11 @@ fn loader(c: &mut Criterion, cache: &Arc<ImageCache>) {
         g.bench_function(format!("{workers} workers"), |b| {
             b.iter(|| {
                 for _ in 0..BATCHES {
-                    if loader.next_batch().unwrap().is_none() {
-                        loader.next_batch().unwrap();
-                    }
+                    let batch = match loader.next_batch().unwrap() {
+                        Some(b) => b,
+                        None => loader.next_batch().unwrap().unwrap(),
+                    };
+                    loader.recycle(batch);
                 }
             })
         });

@@ -1,15 +1,4 @@
-//! Training augmentation settings (Ultralytics `default.yaml` names) and the Ultralytics 8.3
-//! `v8_transforms` pipeline over an [`ImageSource`], plus the validation letterbox and `Format`.
-//!
-//! Differences from Ultralytics 8.3.253, all deliberate:
-//! * mosaic partners are drawn uniformly from the whole source (Ultralytics' `cache='ram'`
-//!   behaviour since ~8.3.150) in every mode, never from a recent-image buffer;
-//! * copy-paste also works on samples without polygons, pasting mirrored box crops
-//!   (Ultralytics silently does nothing there), see [`crate::copy_paste`];
-//! * Albumentations (an optional package Ultralytics skips when absent) is not applied;
-//! * every random draw comes from one caller-given rng in a fixed order (see
-//!   [`TrainTransform::sample_in`]), so a `(seed, epoch, index)`-seeded rng reproduces a
-//!   sample exactly; Ultralytics mixes Python's and numpy's global generators.
+//! Training augmentation settings and the Ultralytics 8.3 `v8_transforms` pipeline (+ `Format`).
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -157,7 +146,18 @@ fn draw_index<R: Rng + ?Sized>(rng: &mut R, source: &dyn ImageSource) -> usize {
     rng.random_range(0..source.len().max(1))
 }
 
-/// The training pipeline (`v8_transforms` + `Format`) for one image size.
+/// The training pipeline (`v8_transforms` + `Format`) for one image size, over an
+/// [`ImageSource`].
+///
+/// Differences from Ultralytics 8.3.253, all deliberate:
+/// * mosaic partners are drawn uniformly from the whole source (Ultralytics' `cache='ram'`
+///   behaviour since ~8.3.150) in every mode, never from a recent-image buffer;
+/// * copy-paste also works on samples without polygons, pasting mirrored box crops
+///   (Ultralytics silently does nothing there), see [`crate::copy_paste::copy_paste`];
+/// * Albumentations (an optional package Ultralytics skips when absent) is not applied;
+/// * every random draw comes from one caller-given rng in a fixed order (see
+///   [`TrainTransform::sample_in`]), so a `(seed, epoch, index)`-seeded rng reproduces a
+///   sample exactly; Ultralytics mixes Python's and numpy's global generators.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainTransform {
     cfg: AugmentConfig,
@@ -248,7 +248,7 @@ impl TrainTransform {
         Ok(s)
     }
 
-    /// [`TrainTransform::sample_in`] then [`format`], with Ultralytics' BGR gate (one more
+    /// [`TrainTransform::sample_in`] then [`format()`], with Ultralytics' BGR gate (one more
     /// draw, BGR planes with probability `bgr`).
     pub fn sample_formatted(
         &self,
@@ -406,11 +406,27 @@ pub fn format(sample: &Sample, bgr: bool) -> Formatted {
         .boxes
         .iter()
         .zip(&sample.instances.cls)
-        .map(|(bx, &c)| (c, [bx[0].clamp(0.0, w), bx[1].clamp(0.0, h), bx[2].clamp(0.0, w), bx[3].clamp(0.0, h)]))
+        .map(|(bx, &c)| {
+            (
+                c,
+                [
+                    bx[0].clamp(0.0, w),
+                    bx[1].clamp(0.0, h),
+                    bx[2].clamp(0.0, w),
+                    bx[3].clamp(0.0, h),
+                ],
+            )
+        })
         .filter(|(_, bx)| instances::area(bx) > 0.0)
         .map(|(c, bx)| {
             let (bw, bh) = (bx[2] - bx[0], bx[3] - bx[1]);
-            [c as f32, (bx[0] + bx[2]) / 2.0 / w, (bx[1] + bx[3]) / 2.0 / h, bw / w, bh / h]
+            [
+                c as f32,
+                (bx[0] + bx[2]) / 2.0 / w,
+                (bx[1] + bx[3]) / 2.0 / h,
+                bw / w,
+                bh / h,
+            ]
         })
         .collect();
     Formatted {
@@ -429,15 +445,23 @@ mod tests {
 
     #[test]
     fn defaults_and_yaml_names() {
-        let c: AugmentConfig = serde_yaml::from_str("mosaic: 0.5\ncopy_paste_mode: mixup\nlr0: 0.01\n").unwrap();
+        let c: AugmentConfig =
+            serde_yaml::from_str("mosaic: 0.5\ncopy_paste_mode: mixup\nlr0: 0.01\n").unwrap();
         assert_eq!(c.mosaic, 0.5);
         assert_eq!(c.copy_paste_mode, CopyPasteMode::Mixup);
         assert_eq!(
-            AugmentConfig { mosaic: 1.0, copy_paste_mode: CopyPasteMode::Flip, ..c },
+            AugmentConfig {
+                mosaic: 1.0,
+                copy_paste_mode: CopyPasteMode::Flip,
+                ..c
+            },
             AugmentConfig::default()
         );
         let d = AugmentConfig::default();
-        assert_eq!((d.hsv_h, d.hsv_s, d.hsv_v, d.translate, d.scale), (0.015, 0.7, 0.4, 0.1, 0.5));
+        assert_eq!(
+            (d.hsv_h, d.hsv_s, d.hsv_v, d.translate, d.scale),
+            (0.015, 0.7, 0.4, 0.1, 0.5)
+        );
         assert_eq!((d.fliplr, d.close_mosaic), (0.5, 10));
         let bad = AugmentConfig { fliplr: 1.5, ..d };
         assert!(bad.validate().unwrap_err().to_string().contains("fliplr"));
@@ -445,13 +469,24 @@ mod tests {
 
     #[test]
     fn rect_and_close_mosaic_switch_mixing_off() {
-        let cfg = AugmentConfig { mixup: 0.2, cutmix: 0.1, copy_paste: 0.3, ..Default::default() };
+        let cfg = AugmentConfig {
+            mixup: 0.2,
+            cutmix: 0.1,
+            copy_paste: 0.3,
+            ..Default::default()
+        };
         let t = TrainTransform::new(&cfg, 64, true).unwrap();
-        assert_eq!((t.config().mosaic, t.config().mixup, t.config().copy_paste), (0.0, 0.0, 0.3));
+        assert_eq!(
+            (t.config().mosaic, t.config().mixup, t.config().copy_paste),
+            (0.0, 0.0, 0.3)
+        );
         let mut t = TrainTransform::new(&cfg, 64, false).unwrap();
         t.close_mosaic();
         let c = t.config();
-        assert_eq!((c.mosaic, c.mixup, c.cutmix, c.copy_paste), (0.0, 0.0, 0.0, 0.0));
+        assert_eq!(
+            (c.mosaic, c.mixup, c.cutmix, c.copy_paste),
+            (0.0, 0.0, 0.0, 0.0)
+        );
     }
 
     #[test]
@@ -464,14 +499,21 @@ mod tests {
             },
             instances: Instances {
                 cls: vec![3, 4, 5],
-                boxes: vec![[0.0, 0.0, 1.0, 1.0], [1.5, 0.0, 9.0, 1.0], [2.0, 0.0, 3.0, 1.0]],
+                boxes: vec![
+                    [0.0, 0.0, 1.0, 1.0],
+                    [1.5, 0.0, 9.0, 1.0],
+                    [2.0, 0.0, 3.0, 1.0],
+                ],
                 segments: vec![],
             },
         };
         let f = format(&s, false);
         assert_eq!(f.chw, vec![1, 4, 2, 5, 3, 6]);
         // The third box lies right of the image: zero area after clipping, dropped.
-        assert_eq!(f.labels, vec![[3.0, 0.25, 0.5, 0.5, 1.0], [4.0, 0.875, 0.5, 0.25, 1.0]]);
+        assert_eq!(
+            f.labels,
+            vec![[3.0, 0.25, 0.5, 0.5, 1.0], [4.0, 0.875, 0.5, 0.25, 1.0]]
+        );
         assert_eq!(format(&s, true).chw, vec![3, 6, 2, 5, 1, 4]);
     }
 }

@@ -54,9 +54,23 @@ pub struct BatchBuilder {
 impl BatchBuilder {
     /// An empty batch of up to `capacity` images of `shape` `(h, w)` px.
     pub fn new(shape: (u32, u32), capacity: usize, epoch: usize, index: usize) -> BatchBuilder {
+        BatchBuilder::reusing(Vec::new(), shape, capacity, epoch, index)
+    }
+
+    /// [`BatchBuilder::new`] writing its pixels into `buffer` (cleared; grown if too small),
+    /// e.g. the image buffer of a batch the trainer is done with.
+    pub fn reusing(
+        mut buffer: Vec<u8>,
+        shape: (u32, u32),
+        capacity: usize,
+        epoch: usize,
+        index: usize,
+    ) -> BatchBuilder {
+        buffer.clear();
+        buffer.reserve_exact(batch_image_bytes(capacity, shape) as usize);
         BatchBuilder {
             batch: Batch {
-                images: Vec::with_capacity(batch_image_bytes(capacity, shape) as usize),
+                images: buffer,
                 shape,
                 labels: Vec::new(),
                 paths: Vec::with_capacity(capacity),
@@ -128,12 +142,12 @@ mod tests {
         let mut b = BatchBuilder::new((2, 4), 2, 3, 7);
         b.push(5, Path::new("a.jpg"), &sample(4, 2, vec![]))
             .unwrap();
-        b.push(
-            9,
-            Path::new("b.jpg"),
-            &sample(4, 2, vec![[0.0, 0.0, 2.0, 1.0]]),
-        )
-        .unwrap();
+        let boxes = vec![
+            [0.0, 0.0, 2.0, 1.0],
+            [3.0, -1.0, 5.0, 1.0],
+            [4.0, 0.0, 6.0, 2.0],
+        ];
+        b.push(9, Path::new("b.jpg"), &sample(4, 2, boxes)).unwrap();
         let batch = b.finish();
         assert_eq!(batch.images.len(), 2 * 3 * 8);
         assert_eq!(&batch.images[..8], &[0, 1, 2, 3, 4, 5, 6, 7]);

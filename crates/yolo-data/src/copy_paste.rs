@@ -1,15 +1,4 @@
-//! Ultralytics `CopyPaste` (flip and mixup modes) with polygon masks, plus a box-crop variant
-//! for samples without polygons (where Ultralytics does nothing).
-//!
-//! Objects of a donor — the sample's own mirror image (`flip`) or a second pre-transformed
-//! sample (`mixup`) — are candidates when their box overlaps every existing box by an
-//! intersection-over-(existing box)-area below 0.30; candidates are sorted by their largest
-//! such overlap (stable sort; numpy's quicksort may order ties differently beyond 16
-//! candidates) and the first `round(p · n)` are pasted: their polygons are filled
-//! (vertices truncated to integers like `astype(int32)`, outline included, as
-//! `cv2.drawContours(FILLED)`; the scanline fill here may differ from OpenCV's by a pixel on
-//! slanted edges) and those pixels copied from the donor image. Without polygons the donor
-//! box itself (every pixel it touches) is copied instead.
+//! Ultralytics `CopyPaste` (flip / mixup modes, polygon masks) plus a box-crop variant.
 
 use crate::flip;
 use crate::instances::{self, area};
@@ -27,10 +16,16 @@ pub fn ioa(box1: &[f32; 4], box2: &[f32; 4]) -> f32 {
 }
 
 /// Donor objects to paste, in paste order: those whose IoA with every box of `existing` is
-/// below [`IOA_THR`], sorted by their largest IoA (ascending, stable), the first
-/// `round(p · n)` (half to even).
+/// below [`IOA_THR`], sorted by their largest IoA (ascending; a stable sort, where numpy's
+/// quicksort may order ties differently beyond 16 candidates), the first `round(p · n)`
+/// (half to even). With no existing box every donor object is a candidate.
 pub fn select(donor: &[[f32; 4]], existing: &[[f32; 4]], p: f64) -> Vec<usize> {
-    let worst = |d: &[f32; 4]| existing.iter().map(|e| ioa(d, e)).fold(f32::NEG_INFINITY, f32::max);
+    let worst = |d: &[f32; 4]| {
+        existing
+            .iter()
+            .map(|e| ioa(d, e))
+            .fold(f32::NEG_INFINITY, f32::max)
+    };
     let mut cand: Vec<(usize, f32)> = donor
         .iter()
         .enumerate()
@@ -52,6 +47,12 @@ pub fn copy_paste_flip(sample: &mut Sample, p: f64) {
 /// Pastes the [`select`]ed objects of `donor` (same image size as `sample`) into `sample`:
 /// pixels under their polygons (or boxes, if the donor has none) are copied from the donor
 /// image and the objects appended.
+///
+/// The donor is the sample's own mirror image (`flip` mode, [`copy_paste_flip`]) or a second
+/// pre-transformed sample (`mixup` mode). Polygons are filled with their vertices truncated
+/// to integers (`astype(int32)`), outline included, as `cv2.drawContours(FILLED)`; this
+/// scanline fill may differ from OpenCV's by a pixel on slanted edges. Without polygons —
+/// where Ultralytics does nothing — every pixel the donor box touches is copied instead.
 pub fn copy_paste(sample: &mut Sample, donor: &Sample, p: f64) {
     let chosen = select(&donor.instances.boxes, &sample.instances.boxes, p);
     if chosen.is_empty() {
@@ -91,13 +92,21 @@ fn box_spans(b: &[f32; 4], w: usize, h: usize, spans: &mut Vec<Span>) {
 
 /// Pixels of a filled polygon (vertices truncated toward zero): even-odd scanline interior
 /// at integer rows, plus the 8-connected outline; clipped to the `w × h` image.
-pub(crate) fn polygon_spans(poly: &[[f32; 2]], w: usize, h: usize, spans: &mut Vec<Span>) {
+fn polygon_spans(poly: &[[f32; 2]], w: usize, h: usize, spans: &mut Vec<Span>) {
     if poly.is_empty() || w == 0 || h == 0 {
         return;
     }
-    let pts: Vec<[i64; 2]> = poly.iter().map(|p| [p[0] as i32 as i64, p[1] as i32 as i64]).collect();
+    let pts: Vec<[i64; 2]> = poly
+        .iter()
+        .map(|p| [p[0] as i32 as i64, p[1] as i32 as i64])
+        .collect();
     let ymin = pts.iter().map(|p| p[1]).min().unwrap_or(0).max(0);
-    let ymax = pts.iter().map(|p| p[1]).max().unwrap_or(0).min(h as i64 - 1);
+    let ymax = pts
+        .iter()
+        .map(|p| p[1])
+        .max()
+        .unwrap_or(0)
+        .min(h as i64 - 1);
     if ymin > ymax {
         return;
     }
@@ -195,7 +204,11 @@ mod tests {
             }
         }
         // Partly outside: clipped, no panic.
-        let m = mask(&[[-5.0, -5.0], [10.0, -5.0], [10.0, 2.0], [-5.0, 2.0]], 4, 4);
+        let m = mask(
+            &[[-5.0, -5.0], [10.0, -5.0], [10.0, 2.0], [-5.0, 2.0]],
+            4,
+            4,
+        );
         assert_eq!(m[2], vec![1, 1, 1, 1]);
         assert_eq!(m[3], vec![0, 0, 0, 0]);
     }
@@ -253,5 +266,22 @@ mod tests {
         assert_eq!(s.instances.boxes[2], [17.0, 0.0, 20.0, 2.0]);
         let at = |x: usize, y: usize| s.image.data[(y * 20 + x) * 3];
         assert_eq!((at(17, 0), at(19, 1), at(17, 2)), (2, 0, 17));
+    }
+
+    #[test]
+    fn mixup_mode_pastes_donor_pixels_where_ioa_is_low() {
+        let mut s = sample_with(vec![[0.0, 0.0, 10.0, 10.0]], vec![]);
+        let mut donor = sample_with(vec![[5.0, 0.0, 15.0, 10.0], [14.0, 2.0, 18.0, 6.0]], vec![]);
+        donor.image.data.fill(200);
+        donor.instances.cls = vec![7, 8];
+        copy_paste(&mut s, &donor, 1.0);
+        // Donor 0 covers half the existing box (IoA 0.5): skipped; donor 1 is pasted.
+        assert_eq!(s.instances.cls, vec![0, 8]);
+        assert_eq!(s.instances.boxes[1], [14.0, 2.0, 18.0, 6.0]);
+        let at = |x: usize, y: usize| s.image.data[(y * 20 + x) * 3];
+        assert_eq!(
+            (at(14, 2), at(17, 5), at(13, 2), at(7, 5)),
+            (200, 200, 13, 7)
+        );
     }
 }

@@ -1,11 +1,4 @@
 //! Ultralytics 8.3.79+ `RandomHSV` through OpenCV's exact 8-bit RGB ↔ HSV round trip.
-//!
-//! OpenCV converts `COLOR_BGR2HSV` with integer tables (H in `[0, 180)`), and `COLOR_HSV2BGR`
-//! in f32. Its x86-64 build (AVX2 dispatch) converts each row in blocks of 32 pixels with
-//! fused multiply-adds and *truncates* to u8; the remaining `width % 32` pixels of a row go
-//! through the scalar code, which *rounds*. Both paths are reproduced here, bit-exact against
-//! opencv-python 4.10 and 5.0 over every input (all 16.7 M colours forward, all 16.7 M
-//! HSV triples back).
 
 use std::sync::LazyLock;
 
@@ -74,6 +67,8 @@ struct Backward {
     g: [f32; 256],
     /// Per hue, the channel (0 = R, 1 = G, 2 = B) that each of `[1, 1 − s, 1 − s·g]` feeds.
     slot: [[u8; 3]; 256],
+    /// The inverse of `slot`, packed: factor index of R | G << 8 | B << 16.
+    pick: [i32; 256],
 }
 
 impl Backward {
@@ -83,6 +78,7 @@ impl Backward {
             unit: std::array::from_fn(|v| v as f32 * (1.0 / 255.0f32)),
             g: [0.0; 256],
             slot: [[0; 3]; 256],
+            pick: [0; 256],
         };
         for h in 0..256 {
             let x = h as f32 * hscale;
@@ -100,6 +96,9 @@ impl Backward {
                 _ => (f, [0, 1, 2]),
             };
             (t.g[h], t.slot[h]) = (g, slot);
+            for (factor, &channel) in slot.iter().enumerate() {
+                t.pick[h] |= (factor as i32) << (8 * channel);
+            }
         }
         t
     }
@@ -187,16 +186,28 @@ pub fn draw_gains<R: Rng + ?Sized>(rng: &mut R, hsv: [f64; 3]) -> [f64; 3] {
 }
 
 /// Converts `img` to HSV, maps each channel through `luts` and converts back, in place,
-/// exactly as OpenCV (see the module docs).
+/// exactly as OpenCV.
+///
+/// OpenCV converts `COLOR_BGR2HSV` with integer tables (H in `[0, 180)`) and `COLOR_HSV2BGR`
+/// in f32. Its x86-64 build (AVX2 dispatch) converts each row in blocks of 32 pixels with
+/// fused multiply-adds and *truncates* to u8; the remaining `width % 32` pixels of a row go
+/// through its scalar code, which *rounds*. Both paths are reproduced, bit-exact against
+/// opencv-python 4.10 and 5.0 over every input (all 2²⁴ colours forward, all 2²⁴ HSV
+/// triples back); AVX2 + FMA CPUs run an equivalent vector kernel.
 pub fn apply_hsv(img: &mut Image, luts: &HsvLuts) {
     let width = img.width as usize;
     if width == 0 {
         return;
     }
     let block_end = (width - width % SIMD_BLOCK) * 3;
+    let wide = avx2::available().then(|| avx2::Tables::new(luts));
     for row in img.data.chunks_exact_mut(width * 3) {
         let (blocks, tail) = row.split_at_mut(block_end);
-        map_pixels::<true>(blocks, luts);
+        match &wide {
+            // SAFETY: `wide` exists only when the CPU has AVX2 and FMA.
+            Some(wide) => unsafe { avx2::map_blocks(blocks, luts, wide) },
+            None => map_pixels::<true>(blocks, luts),
+        }
         map_pixels::<false>(tail, luts);
     }
 }
@@ -219,6 +230,182 @@ fn map_pixels<const TRUNCATE: bool>(pixels: &mut [u8], luts: &HsvLuts) {
     }
 }
 
+/// AVX2 + FMA kernel for OpenCV's block path (x86-64 only).
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{BACKWARD, HSV_SHIFT, HsvLuts, map_pixels};
+    use crate::warp::avx2::store_rgb;
+
+    /// Whether the running CPU has AVX2 and FMA (cached by `std`).
+    pub(super) fn available() -> bool {
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+    }
+
+    /// One draw's LUTs fused with OpenCV's tables, indexed by the *unmapped* h, s, v.
+    pub(super) struct Tables {
+        /// Mapped saturation · (1/255).
+        sat: [f32; 256],
+        /// Mapped value · (1/255).
+        val: [f32; 256],
+        /// The sector fraction `g` of the mapped hue.
+        g: [f32; 256],
+        /// The factor picks of the mapped hue.
+        pick: [i32; 256],
+    }
+
+    impl Tables {
+        pub(super) fn new(luts: &HsvLuts) -> Tables {
+            let b = &*BACKWARD;
+            Tables {
+                sat: luts.sat.map(|x| f32::from(x) * (1.0 / 255.0)),
+                val: luts.val.map(|x| f32::from(x) * (1.0 / 255.0)),
+                g: luts.hue.map(|h| b.g[usize::from(h)]),
+                pick: luts.hue.map(|h| b.pick[usize::from(h)]),
+            }
+        }
+    }
+
+    /// [`map_pixels::<true>`] 8 pixels at a time; the last group, whose 32-byte load would
+    /// leave `pixels`, goes through the scalar code.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn map_blocks(pixels: &mut [u8], luts: &HsvLuts, t: &Tables) {
+        let mut at = 0;
+        while at + 32 <= pixels.len() {
+            let px = &mut pixels[at..at + 32];
+            // SAFETY: `px` holds 32 bytes; unaligned load.
+            let raw = unsafe { _mm256_loadu_si256(px.as_ptr().cast()) };
+            // SAFETY: AVX2 and FMA are enabled here.
+            let rgb = unsafe { convert(raw, t) };
+            store_rgb(rgb, px);
+            at += 24;
+        }
+        map_pixels::<true>(&mut pixels[at..], luts);
+    }
+
+    /// The first 8 RGB pixels of `raw` converted, as `r | g << 8 | b << 16` lanes
+    /// (lane 0: pixels 0–3, lane 1: 4–7).
+    ///
+    /// # Safety
+    /// AVX2 and FMA must be available.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn convert(raw: __m256i, t: &Tables) -> __m256i {
+        // Bytes 0–11 to lane 0, 12–23 to lane 1, then one pixel per 32-bit lane.
+        let halves = _mm256_permutevar8x32_epi32(raw, _mm256_setr_epi32(0, 1, 2, 0, 3, 4, 5, 0));
+        let spread = _mm256_setr_epi8(
+            0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1, 0, 1, 2, -1, 3, 4, 5, -1, 6, 7,
+            8, -1, 9, 10, 11, -1,
+        );
+        let px = _mm256_shuffle_epi8(halves, spread);
+        let byte = _mm256_set1_epi32(0xFF);
+        let r = _mm256_and_si256(px, byte);
+        let g = _mm256_and_si256(_mm256_srli_epi32::<8>(px), byte);
+        let b = _mm256_srli_epi32::<16>(px);
+        let [h, s, v] = forward(r, g, b);
+        // SAFETY: h, s and v are in 0..=255 and every table holds 256 entries.
+        unsafe {
+            backward(
+                _mm256_i32gather_ps::<4>(t.sat.as_ptr(), s),
+                _mm256_i32gather_ps::<4>(t.val.as_ptr(), v),
+                _mm256_i32gather_ps::<4>(t.g.as_ptr(), h),
+                _mm256_i32gather_epi32::<4>(t.pick.as_ptr(), h),
+            )
+        }
+    }
+
+    /// OpenCV `RGB2HSV_b` on 8 pixels (i32 lanes in 0..=255). Its division tables
+    /// `round(255·2¹²/v)` and `round(180·2¹²/(6·d))` are recomputed by f32 division, which
+    /// rounds to the same integers for every v, d in 1..=255 (0 lanes are multiplied by 0).
+    #[target_feature(enable = "avx2")]
+    fn forward(r: __m256i, g: __m256i, b: __m256i) -> [__m256i; 3] {
+        let v = _mm256_max_epi32(r, _mm256_max_epi32(g, b));
+        let diff = _mm256_sub_epi32(v, _mm256_min_epi32(r, _mm256_min_epi32(g, b)));
+        let div = |num: f32, d: __m256i| {
+            _mm256_cvtps_epi32(_mm256_div_ps(_mm256_set1_ps(num), _mm256_cvtepi32_ps(d)))
+        };
+        let (sdiv, hdiv) = (div(1_044_480.0, v), div(122_880.0, diff));
+        let half = _mm256_set1_epi32(1 << (HSV_SHIFT - 1));
+        let s = _mm256_srai_epi32::<{ HSV_SHIFT as i32 }>(_mm256_add_epi32(
+            _mm256_mullo_epi32(diff, sdiv),
+            half,
+        ));
+        let when_r = _mm256_sub_epi32(g, b);
+        let when_g = _mm256_add_epi32(_mm256_sub_epi32(b, r), _mm256_slli_epi32::<1>(diff));
+        let when_b = _mm256_add_epi32(_mm256_sub_epi32(r, g), _mm256_slli_epi32::<2>(diff));
+        let num = _mm256_blendv_epi8(
+            _mm256_blendv_epi8(when_b, when_g, _mm256_cmpeq_epi32(v, g)),
+            when_r,
+            _mm256_cmpeq_epi32(v, r),
+        );
+        let h = _mm256_srai_epi32::<{ HSV_SHIFT as i32 }>(_mm256_add_epi32(
+            _mm256_mullo_epi32(num, hdiv),
+            half,
+        ));
+        let wrap = _mm256_and_si256(
+            _mm256_cmpgt_epi32(_mm256_setzero_si256(), h),
+            _mm256_set1_epi32(180),
+        );
+        [_mm256_add_epi32(h, wrap), s, v]
+    }
+
+    /// OpenCV's AVX2 `HSV2RGB_b` on 8 pixels from mapped `s/255`, `v/255`, the hue's `g`
+    /// and factor picks: `r | g << 8 | b << 16` per lane, truncated.
+    #[target_feature(enable = "avx2,fma")]
+    fn backward(s: __m256, v: __m256, g: __m256, pick: __m256i) -> __m256i {
+        let one = _mm256_set1_ps(1.0);
+        let k255 = _mm256_set1_ps(255.0);
+        let cast = |x: __m256| _mm256_cvttps_epi32(_mm256_mul_ps(x, k255));
+        let o = [
+            cast(v),
+            cast(_mm256_mul_ps(v, _mm256_sub_ps(one, s))),
+            cast(_mm256_mul_ps(v, _mm256_fnmadd_ps(s, g, one))),
+        ];
+        let byte = _mm256_set1_epi32(0xFF);
+        let channel = |k: __m256i| {
+            let k = _mm256_and_si256(k, byte);
+            let o01 = _mm256_blendv_epi8(o[0], o[1], _mm256_cmpeq_epi32(k, _mm256_set1_epi32(1)));
+            _mm256_blendv_epi8(o01, o[2], _mm256_cmpeq_epi32(k, _mm256_set1_epi32(2)))
+        };
+        let rgb = [
+            channel(pick),
+            channel(_mm256_srli_epi32::<8>(pick)),
+            channel(_mm256_srli_epi32::<16>(pick)),
+        ];
+        _mm256_or_si256(
+            rgb[0],
+            _mm256_or_si256(
+                _mm256_slli_epi32::<8>(rgb[1]),
+                _mm256_slli_epi32::<16>(rgb[2]),
+            ),
+        )
+    }
+}
+
+/// Stand-in where AVX2 cannot exist.
+#[cfg(not(target_arch = "x86_64"))]
+mod avx2 {
+    pub(super) fn available() -> bool {
+        false
+    }
+
+    /// Never built off x86-64.
+    pub(super) enum Tables {}
+
+    impl Tables {
+        pub(super) fn new(_: &super::HsvLuts) -> Tables {
+            unreachable!("AVX2 is x86-64 only")
+        }
+    }
+
+    pub(super) unsafe fn map_blocks(pixels: &mut [u8], luts: &super::HsvLuts, _: &Tables) {
+        super::map_pixels::<true>(pixels, luts);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,7 +414,10 @@ mod tests {
     fn luts_follow_ultralytics() {
         let l = HsvLuts::new([-0.01, 0.5, -0.25]);
         // hue: (x − 1.8) mod 180 -> x = 0: 178.2 -> 178; x = 2: 0.2 -> 0.
-        assert_eq!((l.hue[0], l.hue[1], l.hue[2], l.hue[181]), (178, 179, 0, 179));
+        assert_eq!(
+            (l.hue[0], l.hue[1], l.hue[2], l.hue[181]),
+            (178, 179, 0, 179)
+        );
         assert_eq!((l.sat[0], l.sat[1], l.sat[3], l.sat[200]), (0, 1, 4, 255));
         assert_eq!((l.val[255], l.val[3]), (191, 2));
         let id = HsvLuts::new([0.0; 3]);
@@ -244,6 +434,26 @@ mod tests {
         for t in [true, false] {
             assert_eq!(hsv_to_rgb([0, 255, 255], t), [255, 0, 0]);
             assert_eq!(hsv_to_rgb([120, 255, 255], t), [0, 0, 255]);
+        }
+    }
+
+    #[test]
+    fn block_kernel_equals_scalar_for_every_colour() {
+        // All 2^24 colours in rows of 4096 px (a multiple of 32: OpenCV's block path only).
+        let data: Vec<u8> = (0..1u32 << 24)
+            .flat_map(|c| [(c >> 16) as u8, (c >> 8) as u8, c as u8])
+            .collect();
+        for gains in [[0.0123, -0.456, 0.321], [-0.5, 0.9, -0.9]] {
+            let luts = HsvLuts::new(gains);
+            let mut img = Image {
+                width: 4096,
+                height: 4096,
+                data: data.clone(),
+            };
+            apply_hsv(&mut img, &luts);
+            let mut want = data.clone();
+            map_pixels::<true>(&mut want, &luts);
+            assert!(img.data == want, "{gains:?}");
         }
     }
 }

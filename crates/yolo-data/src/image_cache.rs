@@ -1,10 +1,4 @@
 //! Image cache: every image decoded once, resized to long side `imgsz`, packed in one mmap.
-//!
-//! `cache=ram` keeps the pixels in an anonymous mapping (never written to disk); `cache=disk`
-//! keeps them in one file next to the labels (`labels/train2017.imgcache-640`), validated by a
-//! header and reused across runs. Loader threads read the same read-only mapping: the memory
-//! is the cache's size once, whatever the number of workers. `cache=none` decodes per load
-//! ([`DecodingSource`]).
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -149,6 +143,13 @@ pub fn disk_cache_path(index: &LabelIndex, imgsz: u32) -> Option<PathBuf> {
 }
 
 /// Decoded, resized images of a split in one read-only memory map, with their labels.
+///
+/// `cache=ram` keeps the pixels in an anonymous mapping (never written to disk); `cache=disk`
+/// in one file next to the labels (`labels/train2017.imgcache-640`: pixels at byte 4096, a
+/// JSON header with the version, `imgsz`, every source's size + mtime and the slots at the
+/// end), reused while it matches. Loader threads read the same read-only mapping: the memory
+/// is the cache's size once, whatever the number of workers. `cache=none` is
+/// [`DecodingSource`].
 pub struct ImageCache {
     images: Vec<IndexedImage>,
     slots: Vec<Slot>,

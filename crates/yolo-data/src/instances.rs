@@ -26,7 +26,12 @@ pub(crate) fn scale(inst: &mut Instances, sx: f32, sy: f32) {
 /// Clamps boxes and polygon points to `[0, w] × [0, h]` px (`clip`).
 pub(crate) fn clip(inst: &mut Instances, w: f32, h: f32) {
     for b in &mut inst.boxes {
-        *b = [b[0].clamp(0.0, w), b[1].clamp(0.0, h), b[2].clamp(0.0, w), b[3].clamp(0.0, h)];
+        *b = [
+            b[0].clamp(0.0, w),
+            b[1].clamp(0.0, h),
+            b[2].clamp(0.0, w),
+            b[3].clamp(0.0, h),
+        ];
     }
     for p in inst.segments.iter_mut().flatten() {
         *p = [p[0].clamp(0.0, w), p[1].clamp(0.0, h)];

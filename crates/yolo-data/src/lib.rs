@@ -36,8 +36,7 @@ pub use image_cache::{
     disk_cache_path, open_source,
 };
 pub use loader::{
-    EAGER_RELEASE_BYTES, Epoch, Loader, LoaderConfig, LoaderSource, SampleTransform, exact_heap,
-    release_free_heap, sample_rng,
+    Epoch, Loader, LoaderConfig, LoaderSource, SampleTransform, release_free_heap, sample_rng,
 };
 
 pub mod augment;

@@ -1,5 +1,4 @@
-//! Ultralytics `MixUp` (Beta(32, 32) blend of two pre-transformed samples) and `CutMix`
-//! (a donor rectangle pasted where no box is).
+//! Ultralytics `MixUp` (Beta(32, 32) blend of two samples) and `CutMix` (rectangle paste).
 
 use rand::Rng;
 use rand_distr::{Beta, Distribution};
@@ -69,12 +68,20 @@ pub fn draw_cut_area<R: Rng + ?Sized>(rng: &mut R, w: u32, h: u32) -> [i64; 4] {
 /// donor object qualifies.
 pub fn cutmix<R: Rng + ?Sized>(sample: &mut Sample, donor: Sample, rng: &mut R) {
     let (w, h) = (sample.image.width, sample.image.height);
-    let areas: Vec<[i64; 4]> = (0..CUTMIX_AREAS).map(|_| draw_cut_area(rng, w, h)).collect();
+    let areas: Vec<[i64; 4]> = (0..CUTMIX_AREAS)
+        .map(|_| draw_cut_area(rng, w, h))
+        .collect();
     let free: Vec<[i64; 4]> = areas
         .into_iter()
         .filter(|a| {
             let af = a.map(|v| v as f32);
-            sample.instances.boxes.iter().map(|b| ioa(&af, b)).sum::<f32>() <= 0.0
+            sample
+                .instances
+                .boxes
+                .iter()
+                .map(|b| ioa(&af, b))
+                .sum::<f32>()
+                <= 0.0
         })
         .collect();
     if free.is_empty() {
@@ -82,8 +89,17 @@ pub fn cutmix<R: Rng + ?Sized>(sample: &mut Sample, donor: Sample, rng: &mut R) 
     }
     let area = free[rng.random_range(0..free.len())];
     let af = area.map(|v| v as f32);
-    let thr = if sample.instances.segments.is_empty() { 0.1 } else { 0.01 };
-    let keep: Vec<bool> = donor.instances.boxes.iter().map(|b| ioa(&af, b) >= thr).collect();
+    let thr = if sample.instances.segments.is_empty() {
+        0.1
+    } else {
+        0.01
+    };
+    let keep: Vec<bool> = donor
+        .instances
+        .boxes
+        .iter()
+        .map(|b| ioa(&af, b) >= thr)
+        .collect();
     if !keep.contains(&true) {
         return;
     }
@@ -138,7 +154,10 @@ mod tests {
         let mean = rs.iter().sum::<f64>() / rs.len() as f64;
         let var = rs.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / rs.len() as f64;
         // Beta(32, 32): mean 0.5, variance 1/260.
-        assert!((mean - 0.5).abs() < 0.005 && (var - 1.0 / 260.0).abs() < 0.0005, "{mean} {var}");
+        assert!(
+            (mean - 0.5).abs() < 0.005 && (var - 1.0 / 260.0).abs() < 0.0005,
+            "{mean} {var}"
+        );
     }
 
     #[test]

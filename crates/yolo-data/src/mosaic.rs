@@ -1,5 +1,4 @@
-//! Ultralytics 4-image mosaic (`Mosaic._mosaic4`): four samples tiled around a random centre
-//! on a `2s × 2s` canvas padded with 114.
+//! Ultralytics 4-image mosaic (`Mosaic._mosaic4`) on a `2s × 2s` canvas padded with 114.
 
 use rand::Rng;
 
@@ -88,10 +87,9 @@ pub fn mosaic4(parts: [Sample; 4], imgsz: u32, centre: (i64, i64)) -> Sample {
     let s2 = 2 * imgsz;
     let sizes = parts.each_ref().map(|p| (p.image.width, p.image.height));
     let placed = tiles(sizes, imgsz, centre);
-    let mut canvas = Image::filled(s2, s2, PAD_VALUE);
+    let canvas = compose(&parts, &placed, s2 as usize);
     let mut objects = Vec::with_capacity(4);
     for (part, tile) in parts.into_iter().zip(placed) {
-        paste(&mut canvas, &part.image, &tile);
         let mut inst: Instances = part.instances;
         let (dx, dy) = tile.offset();
         instances::shift(&mut inst, dx as f32, dy as f32);
@@ -106,16 +104,28 @@ pub fn mosaic4(parts: [Sample; 4], imgsz: u32, centre: (i64, i64)) -> Sample {
     }
 }
 
-/// Copies `tile.source` of `img` to `tile.canvas` of `canvas`, row by row.
-fn paste(canvas: &mut Image, img: &Image, tile: &Tile) {
-    let [x1a, y1a, x2a, y2a] = tile.canvas.map(|v| v as usize);
-    let [x1b, y1b, ..] = tile.source.map(|v| v as usize);
-    let (dst_stride, src_stride) = (canvas.width as usize * 3, img.width as usize * 3);
-    let len = (x2a - x1a) * 3;
-    for r in 0..y2a - y1a {
-        let d = (y1a + r) * dst_stride + x1a * 3;
-        let s = (y1b + r) * src_stride + x1b * 3;
-        canvas.data[d..d + len].copy_from_slice(&img.data[s..s + len]);
+/// The `side × side` canvas written row by row (each byte once): tile rows where a tile
+/// covers them, [`PAD_VALUE`] elsewhere. Tiles come left before right in each half.
+fn compose(parts: &[Sample; 4], placed: &[Tile; 4], side: usize) -> Image {
+    let stride = side * 3;
+    let mut data = Vec::with_capacity(stride * side);
+    for y in 0..side {
+        let row_start = data.len();
+        for (part, t) in parts.iter().zip(placed) {
+            let [x1a, y1a, x2a, y2a] = t.canvas.map(|v| v as usize);
+            if (y1a..y2a).contains(&y) {
+                data.resize(row_start + x1a * 3, PAD_VALUE);
+                let src_y = t.source[1] as usize + (y - y1a);
+                let at = src_y * part.image.width as usize * 3 + t.source[0] as usize * 3;
+                data.extend_from_slice(&part.image.data[at..at + (x2a - x1a) * 3]);
+            }
+        }
+        data.resize(row_start + stride, PAD_VALUE);
+    }
+    Image {
+        width: side as u32,
+        height: side as u32,
+        data,
     }
 }
 
@@ -126,7 +136,11 @@ mod tests {
     #[test]
     fn placement_for_a_fixed_centre() {
         // imgsz 640, centre (500, 700); sizes (w, h).
-        let t = tiles([(640, 480), (480, 640), (640, 427), (300, 200)], 640, (500, 700));
+        let t = tiles(
+            [(640, 480), (480, 640), (640, 427), (300, 200)],
+            640,
+            (500, 700),
+        );
         // 0: canvas [max(500-640,0), max(700-480,0), 500, 700] = [0, 220, 500, 700];
         //    source [640-500, 480-480, 640, 480] = [140, 0, 640, 480].
         assert_eq!(t[0].canvas, [0, 220, 500, 700]);

@@ -1,5 +1,4 @@
-//! Ultralytics `RandomPerspective`: `M = T·S·R·P·C`, the OpenCV warp of [`crate::warp`]
-//! (border 114), box / polygon transform and the `box_candidates` filter.
+//! Ultralytics `RandomPerspective`: `M = T·S·R·P·C`, warp, box / polygon transform, filter.
 
 use rand::Rng;
 
@@ -62,7 +61,11 @@ impl AffineDraw {
     /// the input centre to the origin, R rotates and scales about it
     /// (`cv2.getRotationMatrix2D(center=(0, 0))`), T moves it to `translate · out`.
     pub fn matrix(&self, (w, h): (u32, u32), out: (u32, u32)) -> Matrix {
-        let c = [[1.0, 0.0, -(w as f32) / 2.0], [0.0, 1.0, -(h as f32) / 2.0], [0.0, 0.0, 1.0]];
+        let c = [
+            [1.0, 0.0, -(w as f32) / 2.0],
+            [0.0, 1.0, -(h as f32) / 2.0],
+            [0.0, 0.0, 1.0],
+        ];
         let p = [
             [1.0, 0.0, 0.0],
             [0.0, 1.0, 0.0],
@@ -72,7 +75,11 @@ impl AffineDraw {
         let (alpha, beta) = ((a.cos() * self.scale) as f32, (a.sin() * self.scale) as f32);
         let r = [[alpha, beta, 0.0], [-beta, alpha, 0.0], [0.0, 0.0, 1.0]];
         let shear = |d: f64| d.to_radians().tan() as f32;
-        let s = [[1.0, shear(self.shear[0]), 0.0], [shear(self.shear[1]), 1.0, 0.0], [0.0, 0.0, 1.0]];
+        let s = [
+            [1.0, shear(self.shear[0]), 0.0],
+            [shear(self.shear[1]), 1.0, 0.0],
+            [0.0, 0.0, 1.0],
+        ];
         let tx = (self.translate[0] * f64::from(out.0)) as f32;
         let ty = (self.translate[1] * f64::from(out.1)) as f32;
         let t = [[1.0, 0.0, tx], [0.0, 1.0, ty], [0.0, 0.0, 1.0]];
@@ -100,7 +107,13 @@ pub fn apply(m: &Matrix, [x, y]: [f32; 2]) -> [f32; 2] {
 /// Ultralytics `box_candidates`: keep an object if its new box is wider and taller than
 /// `wh_thr` px, keeps more than `area_thr` of its old area (`before` already scaled by σ) and
 /// has an aspect ratio below `ar_thr`. Boxes are xyxy px; f32 maths with eps 1e-16.
-pub fn box_candidate(before: &[f32; 4], after: &[f32; 4], wh_thr: f32, ar_thr: f32, area_thr: f32) -> bool {
+pub fn box_candidate(
+    before: &[f32; 4],
+    after: &[f32; 4],
+    wh_thr: f32,
+    ar_thr: f32,
+    area_thr: f32,
+) -> bool {
     let eps = 1e-16f32;
     let (w1, h1) = (before[2] - before[0], before[3] - before[1]);
     let (w2, h2) = (after[2] - after[0], after[3] - after[1]);
@@ -128,7 +141,11 @@ pub fn random_perspective(sample: &Sample, m: &Matrix, out: (u32, u32), scale: f
     let mut inst = transform_instances(&sample.instances, m, w, h);
     instances::clip(&mut inst, w, h);
     let has_segments = !inst.segments.is_empty();
-    let area_thr = if has_segments { AREA_THR_SEGMENTS } else { AREA_THR_BOXES };
+    let area_thr = if has_segments {
+        AREA_THR_SEGMENTS
+    } else {
+        AREA_THR_BOXES
+    };
     let s = scale as f32;
     let keep: Vec<bool> = sample
         .instances
@@ -175,8 +192,20 @@ fn transform_instances(inst: &Instances, m: &Matrix, w: f32, h: f32) -> Instance
 fn corners_box(m: &Matrix, b: &[f32; 4]) -> [f32; 4] {
     let pts = [[b[0], b[1]], [b[2], b[3]], [b[0], b[3]], [b[2], b[1]]].map(|p| apply(m, p));
     pts.iter().fold(
-        [f32::INFINITY, f32::INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY],
-        |a, p| [a[0].min(p[0]), a[1].min(p[1]), a[2].max(p[0]), a[3].max(p[1])],
+        [
+            f32::INFINITY,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NEG_INFINITY,
+        ],
+        |a, p| {
+            [
+                a[0].min(p[0]),
+                a[1].min(p[1]),
+                a[2].max(p[0]),
+                a[3].max(p[1]),
+            ]
+        },
     )
 }
 
@@ -199,7 +228,11 @@ mod tests {
         // 90° at σ = 2 on a 1280² canvas into 640²: R = [[0, 2], [-2, 0]] (cos 90° ≈ 6e-17),
         // C = −640, T = (0.5·640, 0.4·640) = (320, 256).
         let m = draw(90.0, 2.0, [0.5, 0.4]).matrix((1280, 1280), (640, 640));
-        let want = [[0.0, 2.0, 320.0 - 1280.0], [-2.0, 0.0, 256.0 + 1280.0], [0.0, 0.0, 1.0]];
+        let want = [
+            [0.0, 2.0, 320.0 - 1280.0],
+            [-2.0, 0.0, 256.0 + 1280.0],
+            [0.0, 0.0, 1.0],
+        ];
         for (r, wr) in m.iter().zip(&want) {
             for (v, w) in r.iter().zip(wr) {
                 assert!((v - w).abs() < 1e-3, "{m:?}");
@@ -212,7 +245,34 @@ mod tests {
         d.shear = [45.0, 0.0];
         let m = d.matrix((100, 100), (100, 100));
         let p = apply(&m, [50.0, 60.0]);
-        assert!((p[0] - 60.0).abs() < 1e-4 && (p[1] - 60.0).abs() < 1e-4, "{p:?}");
+        assert!(
+            (p[0] - 60.0).abs() < 1e-4 && (p[1] - 60.0).abs() < 1e-4,
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn matrix_matches_numpy_and_cv2() {
+        // Ultralytics' numpy/cv2 code (opencv-python 4.10, float32) for these draws on a
+        // 1280² mosaic into 640² gives this M.
+        let d = AffineDraw {
+            perspective: [0.0002, -0.0001],
+            degrees: 7.3,
+            scale: 0.83,
+            shear: [2.1, -1.4],
+            translate: [0.43, 0.57],
+        };
+        let want = [
+            [0.874_445_26, 0.108_131_65, -353.649_23],
+            [-0.052_623_965, 0.784_214_9, -103.418_21],
+            [0.000_2, -0.000_1, 0.936],
+        ];
+        let m = d.matrix((1280, 1280), (640, 640));
+        for (r, wr) in m.iter().zip(&want) {
+            for (v, w) in r.iter().zip(wr) {
+                assert!((v - w).abs() <= 1e-6 * w.abs().max(1.0), "{m:?}");
+            }
+        }
     }
 
     #[test]
@@ -224,6 +284,12 @@ mod tests {
         assert!(box_candidate(&old, &[0.0, 0.0, 3.0, 3.0], 2.0, 100.0, 0.01));
         let long = [0.0, 0.0, 1000.0, 10.0];
         assert!(!box_candidate(&long, &long, 2.0, 100.0, 0.1)); // aspect 100
-        assert!(box_candidate(&long, &[0.0, 0.0, 999.0, 10.0], 2.0, 100.0, 0.1));
+        assert!(box_candidate(
+            &long,
+            &[0.0, 0.0, 999.0, 10.0],
+            2.0,
+            100.0,
+            0.1
+        ));
     }
 }

@@ -25,7 +25,10 @@ pub fn resample(segment: &[[f32; 2]], n: usize) -> Vec<[f32; 2]> {
     }
     let closed: Vec<[f32; 2]> = segment.iter().chain(&segment[..1]).copied().collect();
     let positions = if closed.len() < n {
-        with_vertices(linspace((closed.len() - 1) as f64, n - closed.len()), closed.len())
+        with_vertices(
+            linspace((closed.len() - 1) as f64, n - closed.len()),
+            closed.len(),
+        )
     } else {
         linspace((closed.len() - 1) as f64, n)
     };
@@ -52,7 +55,10 @@ fn linspace(stop: f64, num: usize) -> Vec<f64> {
 
 /// Merges the integer vertex positions `0..vertices` into the sorted `positions`.
 fn with_vertices(positions: Vec<f64>, vertices: usize) -> Vec<f64> {
-    let mut out: Vec<f64> = positions.into_iter().chain((0..vertices).map(|v| v as f64)).collect();
+    let mut out: Vec<f64> = positions
+        .into_iter()
+        .chain((0..vertices).map(|v| v as f64))
+        .collect();
     out.sort_by(f64::total_cmp);
     out
 }
@@ -84,7 +90,12 @@ pub fn segment_to_box(segment: &[[f32; 2]], width: f32, height: f32) -> [f32; 4]
     }
     let outside = [lo[0] < 0.0, lo[1] < 0.0, hi[0] > width, hi[1] > height];
     let clip = outside.iter().filter(|&&o| o).count() >= 3;
-    let mut b = [f32::INFINITY, f32::INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY];
+    let mut b = [
+        f32::INFINITY,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NEG_INFINITY,
+    ];
     let mut any_x = false;
     for p in segment {
         let (x, y) = if clip {
@@ -129,7 +140,10 @@ mod tests {
         let line: Vec<[f32; 2]> = (0..11).map(|i| [i as f32, 0.0]).collect();
         // Closed: 12 points, positions linspace(0, 11, 5) = 0, 2.75, 5.5, 8.25, 11.
         let r = resample(&line, 5);
-        assert_eq!(r, vec![[0.0, 0.0], [2.75, 0.0], [5.5, 0.0], [8.25, 0.0], [0.0, 0.0]]);
+        assert_eq!(
+            r,
+            vec![[0.0, 0.0], [2.75, 0.0], [5.5, 0.0], [8.25, 0.0], [0.0, 0.0]]
+        );
         // Position 10.5 lies between the last vertex (10, 0) and the closing point (0, 0).
         let r = resample(&line, 23);
         assert_eq!(r.len(), 23);
@@ -140,22 +154,28 @@ mod tests {
     fn exact_count_is_untouched_and_count_rule() {
         let tri = vec![[1.0, 2.0], [3.0, 4.0], [5.0, 0.0]];
         assert_eq!(resample(&tri, 3), tri);
-        assert_eq!(resample_count(&[tri.clone()]), 1000);
+        assert_eq!(resample_count(std::slice::from_ref(&tri)), 1000);
         assert_eq!(resample_count(&[vec![[0.0; 2]; 1000]]), 1000);
         assert_eq!(resample_count(&[tri, vec![[0.0; 2]; 1500]]), 1501);
-        assert_eq!(resample(&vec![[1.0, 1.0]; 7], 1000).len(), 1000);
+        assert_eq!(resample(&[[1.0, 1.0]; 7], 1000).len(), 1000);
     }
 
     #[test]
     fn segment_box_rules() {
         let poly = [[-5.0, 10.0], [20.0, 10.0], [20.0, 30.0], [-5.0, 30.0]];
         // One side out: the point with x < 0 is dropped, no clipping.
-        assert_eq!(segment_to_box(&poly, 100.0, 100.0), [20.0, 10.0, 20.0, 30.0]);
+        assert_eq!(
+            segment_to_box(&poly, 100.0, 100.0),
+            [20.0, 10.0, 20.0, 30.0]
+        );
         // Three sides out: clipped first.
         let big = [[-5.0, -5.0], [200.0, -5.0], [200.0, 50.0], [-5.0, 50.0]];
         assert_eq!(segment_to_box(&big, 100.0, 100.0), [0.0, 0.0, 100.0, 50.0]);
         // Nothing inside, or all inside points at x = 0: zeros.
         assert_eq!(segment_to_box(&[[-1.0, -1.0]], 10.0, 10.0), [0.0; 4]);
-        assert_eq!(segment_to_box(&[[0.0, 3.0], [0.0, 5.0]], 10.0, 10.0), [0.0; 4]);
+        assert_eq!(
+            segment_to_box(&[[0.0, 3.0], [0.0, 5.0]], 10.0, 10.0),
+            [0.0; 4]
+        );
     }
 }

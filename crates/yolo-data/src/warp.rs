@@ -1,11 +1,4 @@
-//! `cv2.warpAffine` / `cv2.warpPerspective` (`INTER_LINEAR`, constant border 114) with
-//! OpenCV's fixed-point maths, bit-exact against opencv-python 4.10 and earlier.
-//!
-//! OpenCV inverts the matrix in f64, rounds every source position to 1/32 px (affine: through
-//! 1/1024 px row and column terms, `AB_BITS = 10`) and blends the 4 taps with integer weights
-//! `(32 − f)·f'` in 1/1024, out-of-image taps reading the border value. OpenCV 4.11+
-//! replaced this with an f32 kernel whose pixels differ by a few levels on textured images
-//! (same geometry).
+//! `cv2.warpAffine` / `cv2.warpPerspective` (bilinear, border 114) with OpenCV's fixed-point maths.
 
 use crate::image::Image;
 
@@ -17,6 +10,8 @@ pub type Matrix = [[f32; 3]; 3];
 
 /// Sub-pixel precision of OpenCV's warp maps: 1/32 px (`INTER_BITS`).
 const INTER_BITS: i32 = 5;
+/// Output columns warped as one strip, px.
+const STRIP: usize = 128;
 /// Taps per pixel per axis of the weight table: `1 << INTER_BITS`.
 const TAB: i32 = 1 << INTER_BITS;
 /// OpenCV's `AB_BITS` for affine warps: coordinates carried in 1/1024 px.
@@ -31,9 +26,15 @@ fn cv_round(v: f64) -> i32 {
     v.round_ties_even() as i32
 }
 
-/// `cv2.warpAffine(img, m[:2], out, INTER_LINEAR, BORDER_CONSTANT, 114)` for a forward `m`.
-/// Axis-aligned maps (no rotation or shear, Ultralytics' default) take a separable path with
-/// identical results.
+/// `cv2.warpAffine(img, m[:2], out, INTER_LINEAR, BORDER_CONSTANT, 114)` for a forward `m`,
+/// bit-exact against opencv-python 4.10 and earlier.
+///
+/// OpenCV inverts the matrix in f64, rounds every source position to 1/32 px (through 1/1024
+/// px row and column terms, `AB_BITS = 10`) and blends the 4 taps with integer weights
+/// `(32 − f)·f'` in 1/1024, taps outside the image reading the border value. OpenCV 4.11+
+/// replaced this with an f32 kernel whose pixels differ by a few levels on textured images
+/// (same geometry). AVX2 CPUs run an equivalent 8-pixel kernel; elsewhere axis-aligned maps
+/// (no rotation or shear, Ultralytics' default) take a separable path with identical results.
 pub fn warp_affine(img: &Image, m: &Matrix, out: (u32, u32)) -> Image {
     let a = invert_affine(m);
     if a[1] == 0.0 && a[3] == 0.0 && !avx2::available() {
@@ -57,15 +58,26 @@ fn warp_general(img: &Image, a: &[f64; 6], (w, h): (u32, u32)) -> Image {
     let bdelta: Vec<i32> = (0..w).map(|x| cv_round(a[3] * f64::from(x) * ab)).collect();
     let mut out = Image::filled(w, h, 0);
     let sampler = Bilinear::new(img);
-    for (y, row) in out.data.chunks_exact_mut(w as usize * 3).enumerate() {
-        let y = y as f64;
-        let x0 = cv_round((a[1] * y + a[2]) * ab) + ROUND_DELTA;
-        let y0 = cv_round((a[4] * y + a[5]) * ab) + ROUND_DELTA;
-        if avx2::available() {
-            // SAFETY: the CPU supports AVX2.
-            unsafe { avx2::sample_row(&sampler, (x0, y0), &adelta, &bdelta, row) };
-        } else {
-            sampler.sample_row((x0, y0), &adelta, &bdelta, row);
+    let rows: Vec<(i32, i32)> = (0..h)
+        .map(|y| {
+            let y = f64::from(y);
+            let x0 = cv_round((a[1] * y + a[2]) * ab) + ROUND_DELTA;
+            (x0, cv_round((a[4] * y + a[5]) * ab) + ROUND_DELTA)
+        })
+        .collect();
+    // Column strips keep a rotated source footprint in cache (OpenCV works in blocks too).
+    let stride = w as usize * 3;
+    for x in (0..w as usize).step_by(STRIP) {
+        let cols = x..(x + STRIP).min(w as usize);
+        let (ad, bd) = (&adelta[cols.clone()], &bdelta[cols.clone()]);
+        for (row, &origin) in out.data.chunks_exact_mut(stride).zip(&rows) {
+            let px = &mut row[cols.start * 3..cols.end * 3];
+            if avx2::available() {
+                // SAFETY: the CPU supports AVX2.
+                unsafe { avx2::sample_row(&sampler, origin, ad, bd, px) };
+            } else {
+                sampler.sample_row(origin, ad, bd, px);
+            }
         }
     }
     out
@@ -95,12 +107,20 @@ fn warp_axis_aligned(img: &Image, a: &[f64; 6], (w, h): (u32, u32)) -> Image {
         .collect();
     let mut mix = vec![BORDER_MIX; (sw as usize + 3) * 3];
     let stride = sw as usize * 3;
-    let source_row = |y: i32| (0..sh).contains(&y).then(|| &img.data[y as usize * stride..][..stride]);
+    let source_row = |y: i32| {
+        (0..sh)
+            .contains(&y)
+            .then(|| &img.data[y as usize * stride..][..stride])
+    };
     let mut out = Image::filled(w, h, 0);
     for (y, row) in out.data.chunks_exact_mut(w as usize * 3).enumerate() {
         let p = fixed(cv_round((a[4] * y as f64 + a[5]) * ab) + ROUND_DELTA, 0);
         let (sy, fy) = (p >> INTER_BITS, (p & (TAB - 1)) as u16);
-        mix_rows([source_row(sy), source_row(sy + 1)], fy, &mut mix[3..3 + stride]);
+        mix_rows(
+            [source_row(sy), source_row(sy + 1)],
+            fy,
+            &mut mix[3..3 + stride],
+        );
         for (px, &(at, w1)) in row.chunks_exact_mut(3).zip(&cols) {
             let taps = &mix[at..at + 6];
             let w0 = TAB as u32 - w1;
@@ -123,8 +143,14 @@ fn mix_rows([top, bottom]: [Option<&[u8]>; 2], fy: u16, out: &mut [u16]) {
                 *o = u16::from(t) * w0 + u16::from(b) * w1;
             }
         }
-        (Some(t), None) => out.iter_mut().zip(t).for_each(|(o, &t)| *o = u16::from(t) * w0 + border * w1),
-        (None, Some(b)) => out.iter_mut().zip(b).for_each(|(o, &b)| *o = border * w0 + u16::from(b) * w1),
+        (Some(t), None) => out
+            .iter_mut()
+            .zip(t)
+            .for_each(|(o, &t)| *o = u16::from(t) * w0 + border * w1),
+        (None, Some(b)) => out
+            .iter_mut()
+            .zip(b)
+            .for_each(|(o, &b)| *o = border * w0 + u16::from(b) * w1),
         (None, None) => out.fill(BORDER_MIX),
     }
 }
@@ -139,7 +165,11 @@ pub fn warp_perspective(img: &Image, m: &Matrix, (w, h): (u32, u32)) -> Image {
     let to_fixed = |v: f64| cv_round(v.clamp(f64::from(i32::MIN), f64::from(i32::MAX)));
     for (y, row) in out.data.chunks_exact_mut(w as usize * 3).enumerate() {
         let y = y as f64;
-        let (x0, y0, w0) = (a[0][1] * y + a[0][2], a[1][1] * y + a[1][2], a[2][1] * y + a[2][2]);
+        let (x0, y0, w0) = (
+            a[0][1] * y + a[0][2],
+            a[1][1] * y + a[1][2],
+            a[2][1] * y + a[2][2],
+        );
         for (x, px) in row.chunks_exact_mut(3).enumerate() {
             let x = x as f64;
             let wz = w0 + a[2][0] * x;
@@ -164,9 +194,10 @@ fn invert_affine(m: &Matrix) -> [f64; 6] {
 }
 
 /// Inverse of a 3×3 matrix in f64 (adjugate / determinant); zeros if singular.
-pub(crate) fn invert3(m: &Matrix) -> [[f64; 3]; 3] {
+fn invert3(m: &Matrix) -> [[f64; 3]; 3] {
     let m = m.map(|r| r.map(f64::from));
-    let cof = |r0: usize, r1: usize, c0: usize, c1: usize| m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];
+    let cof =
+        |r0: usize, r1: usize, c0: usize, c1: usize| m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];
     let adj = [
         [cof(1, 2, 1, 2), -cof(0, 2, 1, 2), cof(0, 1, 1, 2)],
         [-cof(1, 2, 0, 2), cof(0, 2, 0, 2), -cof(0, 1, 0, 2)],
@@ -208,7 +239,12 @@ impl<'a> Bilinear<'a> {
     fn sample(&self, x: i32, y: i32, px: &mut [u8]) {
         let (sx, sy) = (x >> INTER_BITS, y >> INTER_BITS);
         let (fx, fy) = (x & (TAB - 1), y & (TAB - 1));
-        let wts = [(TAB - fy) * (TAB - fx), (TAB - fy) * fx, fy * (TAB - fx), fy * fx];
+        let wts = [
+            (TAB - fy) * (TAB - fx),
+            (TAB - fy) * fx,
+            fy * (TAB - fx),
+            fy * fx,
+        ];
         if sx >= 0 && sy >= 0 && sx < self.w - 1 && sy < self.h - 1 {
             let at = sy as usize * self.stride + sx as usize * 3;
             let top = &self.data[at..at + 6];
@@ -247,7 +283,7 @@ impl<'a> Bilinear<'a> {
 
 /// AVX2 kernels (x86-64 only; elsewhere [`avx2::available`] is false).
 #[cfg(target_arch = "x86_64")]
-mod avx2 {
+pub(crate) mod avx2 {
     use std::arch::x86_64::*;
 
     use super::{Bilinear, INTER_BITS, TAB};
@@ -290,7 +326,13 @@ mod avx2 {
     /// # Safety
     /// AVX2 must be available; `adelta` and `bdelta` must hold at least 8 values.
     #[target_feature(enable = "avx2")]
-    unsafe fn group(s: &Bilinear, (x0, y0): (i32, i32), adelta: &[i32], bdelta: &[i32], px: &mut [u8]) -> bool {
+    unsafe fn group(
+        s: &Bilinear,
+        (x0, y0): (i32, i32),
+        adelta: &[i32],
+        bdelta: &[i32],
+        px: &mut [u8],
+    ) -> bool {
         // SAFETY: both slices hold ≥ 8 i32 (caller); unaligned loads.
         let (ad, bd) = unsafe {
             (
@@ -298,11 +340,23 @@ mod avx2 {
                 _mm256_loadu_si256(bdelta.as_ptr().cast()),
             )
         };
-        let xq = _mm256_srai_epi32::<{ super::AB_BITS - INTER_BITS }>(_mm256_add_epi32(_mm256_set1_epi32(x0), ad));
-        let yq = _mm256_srai_epi32::<{ super::AB_BITS - INTER_BITS }>(_mm256_add_epi32(_mm256_set1_epi32(y0), bd));
-        let (sx, sy) = (_mm256_srai_epi32::<INTER_BITS>(xq), _mm256_srai_epi32::<INTER_BITS>(yq));
+        let xq = _mm256_srai_epi32::<{ super::AB_BITS - INTER_BITS }>(_mm256_add_epi32(
+            _mm256_set1_epi32(x0),
+            ad,
+        ));
+        let yq = _mm256_srai_epi32::<{ super::AB_BITS - INTER_BITS }>(_mm256_add_epi32(
+            _mm256_set1_epi32(y0),
+            bd,
+        ));
+        let (sx, sy) = (
+            _mm256_srai_epi32::<INTER_BITS>(xq),
+            _mm256_srai_epi32::<INTER_BITS>(yq),
+        );
         let inside = |v: __m256i, end: i32| {
-            _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(end), v), _mm256_cmpgt_epi32(v, _mm256_set1_epi32(-1)))
+            _mm256_and_si256(
+                _mm256_cmpgt_epi32(_mm256_set1_epi32(end), v),
+                _mm256_cmpgt_epi32(v, _mm256_set1_epi32(-1)),
+            )
         };
         let ok = _mm256_and_si256(inside(sx, s.w - 1), inside(sy, s.h - 2));
         if _mm256_movemask_epi8(ok) != -1 {
@@ -313,63 +367,81 @@ mod avx2 {
             _mm256_mullo_epi32(sy, _mm256_set1_epi32(stride)),
             _mm256_mullo_epi32(sx, _mm256_set1_epi32(3)),
         );
-        let base: *const i32 = s.data.as_ptr().cast();
-        let at = |d: i32| _mm256_add_epi32(off, _mm256_set1_epi32(d));
-        // SAFETY: every tap is at most (h − 2, w − 1) px, so each 4-byte read ends at or
-        // before byte (h − 1)·stride < data.len().
-        let taps = unsafe {
+        let base: *const i64 = s.data.as_ptr().cast();
+        let (lo, hi) = (
+            _mm256_castsi256_si128(off),
+            _mm256_extracti128_si256::<1>(off),
+        );
+        let down = _mm_set1_epi32(stride);
+        // 8 bytes at each tap row: the two horizontal taps (6 bytes) and 2 spare. SAFETY:
+        // taps are at most (h − 2, w − 1) px (sx ≤ w − 2, sy ≤ h − 3), so the furthest read
+        // ends at byte (h − 1)·stride + 2 ≤ h·stride = data.len().
+        let rows = unsafe {
             [
-                _mm256_i32gather_epi32::<1>(base, off),
-                _mm256_i32gather_epi32::<1>(base, at(3)),
-                _mm256_i32gather_epi32::<1>(base, at(stride)),
-                _mm256_i32gather_epi32::<1>(base, at(stride + 3)),
+                _mm256_i32gather_epi64::<1>(base, lo),
+                _mm256_i32gather_epi64::<1>(base, hi),
+                _mm256_i32gather_epi64::<1>(base, _mm_add_epi32(lo, down)),
+                _mm256_i32gather_epi64::<1>(base, _mm_add_epi32(hi, down)),
             ]
         };
         let mask = _mm256_set1_epi32(TAB - 1);
-        let rgbx = blend(taps, _mm256_and_si256(xq, mask), _mm256_and_si256(yq, mask));
+        let rgbx = blend(rows, _mm256_and_si256(xq, mask), _mm256_and_si256(yq, mask));
         store_rgb(rgbx, px);
         true
     }
 
-    /// `(Σ taps·(32 − fx or fx)·(32 − fy or fy) + 512) >> 10` per channel, as 8 bytes-wide
-    /// lanes: lane 0 pixels 0–3, lane 1 pixels 4–7, each `r g b x`.
+    /// `(Σ taps·(32 − fx or fx)·(32 − fy or fy) + 512) >> 10` per channel from the tap rows
+    /// `[top 0–3, top 4–7, bottom 0–3, bottom 4–7]` (one `r g b r' g' b'` qword per pixel):
+    /// `r g b x` bytes, lane 0 pixels 0–3, lane 1 pixels 4–7.
     #[target_feature(enable = "avx2")]
-    fn blend(taps: [__m256i; 4], fx: __m256i, fy: __m256i) -> __m256i {
-        let z = _mm256_setzero_si256();
-        let dup = |v: __m256i| _mm256_or_si256(v, _mm256_slli_epi32::<16>(v));
-        let (wx0, wx1) = (dup(_mm256_sub_epi32(_mm256_set1_epi32(TAB), fx)), dup(fx));
-        // Words per pixel (4 each): pixels {0, 1 | 4, 5} in `lo`, {2, 3 | 6, 7} in `hi`.
-        let words = |v: __m256i| (_mm256_unpacklo_epi8(v, z), _mm256_unpackhi_epi8(v, z));
-        let per_px = |w: __m256i| (_mm256_unpacklo_epi32(w, w), _mm256_unpackhi_epi32(w, w));
-        let ((w0l, w0h), (w1l, w1h)) = (per_px(wx0), per_px(wx1));
-        let horizontal = |a: __m256i, b: __m256i| {
-            let ((al, ah), (bl, bh)) = (words(a), words(b));
-            (
-                _mm256_add_epi16(_mm256_mullo_epi16(al, w0l), _mm256_mullo_epi16(bl, w1l)),
-                _mm256_add_epi16(_mm256_mullo_epi16(ah, w0h), _mm256_mullo_epi16(bh, w1h)),
-            )
+    fn blend(rows: [__m256i; 4], fx: __m256i, fy: __m256i) -> __m256i {
+        // Horizontal: pair each channel with its right neighbour, weigh by (32 − fx, fx).
+        let pairs = _mm256_setr_epi8(
+            0, 3, 1, 4, 2, 5, -1, -1, 8, 11, 9, 12, 10, 13, -1, -1, 0, 3, 1, 4, 2, 5, -1, -1, 8,
+            11, 9, 12, 10, 13, -1, -1,
+        );
+        let wx = _mm256_or_si256(
+            _mm256_sub_epi32(_mm256_set1_epi32(TAB), fx),
+            _mm256_slli_epi32::<8>(fx),
+        );
+        let wx = _mm256_or_si256(wx, _mm256_slli_epi32::<16>(wx));
+        let per_px = |d: __m128i| {
+            let q = _mm256_cvtepu32_epi64(d);
+            _mm256_or_si256(q, _mm256_slli_epi64::<32>(q))
         };
-        let (tl, th) = horizontal(taps[0], taps[1]);
-        let (bl, bh) = horizontal(taps[2], taps[3]);
-        let wy = _mm256_or_si256(_mm256_sub_epi32(_mm256_set1_epi32(TAB), fy), _mm256_slli_epi32::<16>(fy));
+        let wxs = [
+            per_px(_mm256_castsi256_si128(wx)),
+            per_px(_mm256_extracti128_si256::<1>(wx)),
+        ];
+        let horizontal =
+            |r: __m256i, w: __m256i| _mm256_maddubs_epi16(_mm256_shuffle_epi8(r, pairs), w);
+        let top = [horizontal(rows[0], wxs[0]), horizontal(rows[1], wxs[1])];
+        let bottom = [horizontal(rows[2], wxs[0]), horizontal(rows[3], wxs[1])];
+        // Vertical: interleave (top, bottom) words, weigh by (32 − fy, fy) into i32.
+        let wy = _mm256_or_si256(
+            _mm256_sub_epi32(_mm256_set1_epi32(TAB), fy),
+            _mm256_slli_epi32::<16>(fy),
+        );
         let round = _mm256_set1_epi32(512);
-        // Interleaved (top, bottom) words times (32 − fy, fy): one i32 per channel.
-        let vertical = |tb: __m256i, w: __m256i| {
+        let vertical = |tb: __m256i, a: i32, b: i32| {
+            let w = _mm256_permutevar8x32_epi32(wy, _mm256_setr_epi32(a, a, a, a, b, b, b, b));
             _mm256_srli_epi32::<10>(_mm256_add_epi32(_mm256_madd_epi16(tb, w), round))
         };
-        let p0 = vertical(_mm256_unpacklo_epi16(tl, bl), _mm256_shuffle_epi32::<0x00>(wy));
-        let p1 = vertical(_mm256_unpackhi_epi16(tl, bl), _mm256_shuffle_epi32::<0x55>(wy));
-        let p2 = vertical(_mm256_unpacklo_epi16(th, bh), _mm256_shuffle_epi32::<0xAA>(wy));
-        let p3 = vertical(_mm256_unpackhi_epi16(th, bh), _mm256_shuffle_epi32::<0xFF>(wy));
-        _mm256_packus_epi16(_mm256_packs_epi32(p0, p1), _mm256_packs_epi32(p2, p3))
+        let p02 = vertical(_mm256_unpacklo_epi16(top[0], bottom[0]), 0, 2);
+        let p13 = vertical(_mm256_unpackhi_epi16(top[0], bottom[0]), 1, 3);
+        let p46 = vertical(_mm256_unpacklo_epi16(top[1], bottom[1]), 4, 6);
+        let p57 = vertical(_mm256_unpackhi_epi16(top[1], bottom[1]), 5, 7);
+        let bytes = _mm256_packus_epi16(_mm256_packs_epi32(p02, p13), _mm256_packs_epi32(p46, p57));
+        // Qwords are pixels (0 1), (4 5), (2 3), (6 7): restore the order.
+        _mm256_permute4x64_epi64::<0b11_01_10_00>(bytes)
     }
 
     /// Writes the `r g b` of 8 `r g b x` pixels (lane 0: 0–3, lane 1: 4–7) to `px[..24]`.
     #[target_feature(enable = "avx2")]
-    pub(super) fn store_rgb(rgbx: __m256i, px: &mut [u8]) {
+    pub(crate) fn store_rgb(rgbx: __m256i, px: &mut [u8]) {
         let drop_x = _mm256_setr_epi8(
-            0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1, 0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13,
-            14, -1, -1, -1, -1,
+            0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1, 0, 1, 2, 4, 5, 6, 8, 9, 10, 12,
+            13, 14, -1, -1, -1, -1,
         );
         let mut tmp = [0u8; 32];
         // SAFETY: `tmp` holds 32 bytes; unaligned store.
@@ -416,7 +488,10 @@ mod tests {
         let out = warp_affine(&img, &m, (5, 5));
         assert_eq!(at(&out, 1, 2), at(&img, 0, 0));
         assert_eq!(at(&out, 4, 4), at(&img, 3, 2));
-        assert_eq!((at(&out, 0, 0), at(&out, 0, 2)), (BORDER_VALUE, BORDER_VALUE));
+        assert_eq!(
+            (at(&out, 0, 0), at(&out, 0, 2)),
+            (BORDER_VALUE, BORDER_VALUE)
+        );
         assert_eq!(warp_perspective(&img, &m, (5, 5)), out);
         assert_eq!(warp_general(&img, &invert_affine(&m), (5, 5)), out);
     }
@@ -436,10 +511,59 @@ mod tests {
         for (i, v) in img.data.iter_mut().enumerate() {
             *v = (i * 7919 % 251) as u8;
         }
-        for (sx, sy, tx, ty) in [(0.61, 0.73, 3.3, -2.7), (1.37, 1.9, -20.2, 4.1), (0.5, 0.5, 40.0, 30.0)] {
+        for (sx, sy, tx, ty) in [
+            (0.61, 0.73, 3.3, -2.7),
+            (1.37, 1.9, -20.2, 4.1),
+            (0.5, 0.5, 40.0, 30.0),
+        ] {
             let m = [[sx, 0.0, tx], [0.0, sy, ty], [0.0, 0.0, 1.0]];
             let a = invert_affine(&m);
-            assert_eq!(warp_axis_aligned(&img, &a, (41, 23)), warp_general(&img, &a, (41, 23)));
+            assert_eq!(
+                warp_axis_aligned(&img, &a, (41, 23)),
+                warp_general(&img, &a, (41, 23))
+            );
+        }
+    }
+
+    #[test]
+    fn avx2_rows_equal_scalar_rows() {
+        if !avx2::available() {
+            return;
+        }
+        let mut img = Image::filled(97, 61, 0);
+        for (i, v) in img.data.iter_mut().enumerate() {
+            *v = (i * 2654435761 % 251) as u8;
+        }
+        let sampler = Bilinear::new(&img);
+        let ab = f64::from(1 << AB_BITS);
+        for m in [
+            [
+                [0.8123f32, 0.2311, 3.37],
+                [-0.1932, 0.7021, 4.91],
+                [0.0, 0.0, 1.0],
+            ],
+            [[1.37, -0.2, -30.5], [0.25, 1.41, -13.25], [0.0, 0.0, 1.0]],
+            [[0.5, 0.0, 20.0], [0.0, 0.5, 10.0], [0.0, 0.0, 1.0]],
+        ] {
+            let a = invert_affine(&m);
+            let adelta: Vec<i32> = (0..83)
+                .map(|x| cv_round(a[0] * f64::from(x) * ab))
+                .collect();
+            let bdelta: Vec<i32> = (0..83)
+                .map(|x| cv_round(a[3] * f64::from(x) * ab))
+                .collect();
+            for y in 0..70 {
+                let y = f64::from(y);
+                let origin = (
+                    cv_round((a[1] * y + a[2]) * ab) + ROUND_DELTA,
+                    cv_round((a[4] * y + a[5]) * ab) + ROUND_DELTA,
+                );
+                let (mut want, mut got) = (vec![0u8; 83 * 3], vec![0u8; 83 * 3]);
+                sampler.sample_row(origin, &adelta, &bdelta, &mut want);
+                // SAFETY: checked above.
+                unsafe { avx2::sample_row(&sampler, origin, &adelta, &bdelta, &mut got) };
+                assert_eq!(got, want, "{m:?} row {y}");
+            }
         }
     }
 }

@@ -27,7 +27,9 @@ fn unhex(s: &str) -> Vec<u8> {
 }
 
 fn data_file(name: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
     std::fs::read_to_string(p).unwrap()
 }
 
@@ -104,7 +106,12 @@ fn inner_box(w: u32, h: u32, f: [f32; 4]) -> [f32; 4] {
     let (w, h) = (w as f32, h as f32);
     let x1 = f[0].min(f[2]) * (w - 1.0);
     let y1 = f[1].min(f[3]) * (h - 1.0);
-    [x1, y1, (f[0].max(f[2]) * w).max(x1 + 1.0), (f[1].max(f[3]) * h).max(y1 + 1.0)]
+    [
+        x1,
+        y1,
+        (f[0].max(f[2]) * w).max(x1 + 1.0),
+        (f[1].max(f[3]) * h).max(y1 + 1.0),
+    ]
 }
 
 /// A `w × h` image whose R channel is `x`, G is `y` (both < 256) and B is 7.
@@ -124,7 +131,12 @@ fn ramp(w: u32, h: u32) -> Image {
 
 fn boxes_inside(inst: &Instances, w: u32, h: u32, min_side: f32) -> bool {
     inst.boxes.iter().all(|b| {
-        b[0] >= 0.0 && b[1] >= 0.0 && b[2] <= w as f32 && b[3] <= h as f32 && b[2] - b[0] > min_side && b[3] - b[1] > min_side
+        b[0] >= 0.0
+            && b[1] >= 0.0
+            && b[2] <= w as f32
+            && b[3] <= h as f32
+            && b[2] - b[0] > min_side
+            && b[3] - b[1] > min_side
     })
 }
 
@@ -255,7 +267,11 @@ impl MemSource {
     fn new(n: usize, imgsz: u32, polygons: bool) -> MemSource {
         let samples = (0..n)
             .map(|i| {
-                let (w, h) = if i % 2 == 0 { (imgsz, imgsz * 3 / 4) } else { (imgsz / 2, imgsz) };
+                let (w, h) = if i % 2 == 0 {
+                    (imgsz, imgsz * 3 / 4)
+                } else {
+                    (imgsz / 2, imgsz)
+                };
                 let mut img = ramp(w.min(255), h.min(255));
                 img = resize_long_side(&img, imgsz);
                 let (w, h) = (img.width as f32, img.height as f32);
@@ -263,11 +279,19 @@ impl MemSource {
                 let boxes: Vec<[f32; 4]> = (0..k)
                     .map(|j| {
                         let f = j as f32 / 4.0;
-                        [w * (0.05 + f), h * (0.1 + f / 2.0), w * (0.3 + f), h * (0.6 + f / 2.0)]
+                        [
+                            w * (0.05 + f),
+                            h * (0.1 + f / 2.0),
+                            w * (0.3 + f),
+                            h * (0.6 + f / 2.0),
+                        ]
                     })
                     .collect();
                 let segments = if polygons {
-                    boxes.iter().map(|b| vec![[b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]]]).collect()
+                    boxes
+                        .iter()
+                        .map(|b| vec![[b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]]])
+                        .collect()
                 } else {
                     vec![]
                 };
@@ -317,10 +341,20 @@ fn same_seed_same_sample() {
         for mode in [CopyPasteMode::Flip, CopyPasteMode::Mixup] {
             let t = TrainTransform::new(&heavy_config(mode), 96, false).unwrap();
             for index in 0..7 {
-                let a = t.sample(&src, index, &mut ChaCha8Rng::seed_from_u64(index as u64)).unwrap();
-                let b = t.sample(&src, index, &mut ChaCha8Rng::seed_from_u64(index as u64)).unwrap();
+                let a = t
+                    .sample(&src, index, &mut ChaCha8Rng::seed_from_u64(index as u64))
+                    .unwrap();
+                let b = t
+                    .sample(&src, index, &mut ChaCha8Rng::seed_from_u64(index as u64))
+                    .unwrap();
                 assert_eq!(a, b);
-                let c = t.sample(&src, index, &mut ChaCha8Rng::seed_from_u64(100 + index as u64)).unwrap();
+                let c = t
+                    .sample(
+                        &src,
+                        index,
+                        &mut ChaCha8Rng::seed_from_u64(100 + index as u64),
+                    )
+                    .unwrap();
                 assert_ne!(a.image, c.image);
             }
         }
@@ -337,13 +371,21 @@ fn pipeline_outputs_valid_samples_in_every_mode() {
             for index in 0..60 {
                 let s = t.sample(&src, index % 9, &mut rng).unwrap();
                 assert_eq!((s.image.width, s.image.height), (64, 64));
-                assert!(boxes_inside(&s.instances, 64, 64, 0.0), "{:?}", s.instances.boxes);
+                assert!(
+                    boxes_inside(&s.instances, 64, 64, 0.0),
+                    "{:?}",
+                    s.instances.boxes
+                );
                 assert_eq!(s.instances.cls.len(), s.instances.boxes.len());
                 let segs = &s.instances.segments;
                 assert!(segs.is_empty() || segs.len() == s.instances.len());
                 let f = t.sample_formatted(&src, index % 9, None, &mut rng).unwrap();
                 assert_eq!(f.chw.len(), 64 * 64 * 3);
-                assert!(f.labels.iter().all(|l| l[1..].iter().all(|v| (0.0..=1.0).contains(v))));
+                assert!(
+                    f.labels
+                        .iter()
+                        .all(|l| l[1..].iter().all(|v| (0.0..=1.0).contains(v)))
+                );
             }
         }
     }
@@ -353,7 +395,9 @@ fn pipeline_outputs_valid_samples_in_every_mode() {
 fn rect_and_closed_mosaic_use_the_letterbox_path() {
     let src = MemSource::new(3, 64, false);
     let t = TrainTransform::new(&AugmentConfig::default(), 64, true).unwrap();
-    let s = t.sample_in(&src, 0, Some((64, 96)), &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
+    let s = t
+        .sample_in(&src, 0, Some((64, 96)), &mut ChaCha8Rng::seed_from_u64(1))
+        .unwrap();
     assert_eq!((s.image.width, s.image.height), (96, 64));
     // Every augmentation off: the no-mosaic path is exactly the letterbox (identity affine).
     let off = AugmentConfig {
@@ -367,11 +411,16 @@ fn rect_and_closed_mosaic_use_the_letterbox_path() {
     };
     let mut t = TrainTransform::new(&off, 64, false).unwrap();
     t.close_mosaic();
-    let s = t.sample(&src, 0, &mut ChaCha8Rng::seed_from_u64(2)).unwrap();
+    let s = t
+        .sample(&src, 0, &mut ChaCha8Rng::seed_from_u64(2))
+        .unwrap();
     let (want, _) = letterbox_sample(&src.samples[0], &LetterBox::new((64, 64)));
     assert_eq!(s, want);
     let (val, info) = ValTransform::new(64).sample(&src, 1, None).unwrap();
-    assert_eq!((val.image.width, val.image.height, info.gain), (64, 64, 1.0));
+    assert_eq!(
+        (val.image.width, val.image.height, info.gain),
+        (64, 64, 1.0)
+    );
 }
 
 /// coco8 train images decoded and resized like Ultralytics `load_image`.
@@ -394,9 +443,20 @@ impl ImageSource for Coco8 {
         let boxes = labels
             .boxes
             .iter()
-            .map(|b| [(b[0] - b[2] / 2.0) * w, (b[1] - b[3] / 2.0) * h, (b[0] + b[2] / 2.0) * w, (b[1] + b[3] / 2.0) * h])
+            .map(|b| {
+                [
+                    (b[0] - b[2] / 2.0) * w,
+                    (b[1] - b[3] / 2.0) * h,
+                    (b[0] + b[2] / 2.0) * w,
+                    (b[1] + b[3] / 2.0) * h,
+                ]
+            })
             .collect();
-        let segments = labels.segments.iter().map(|s| s.iter().map(|p| [p[0] * w, p[1] * h]).collect()).collect();
+        let segments = labels
+            .segments
+            .iter()
+            .map(|s| s.iter().map(|p| [p[0] * w, p[1] * h]).collect())
+            .collect();
         Ok(Sample {
             image: resized,
             instances: Instances {
@@ -415,13 +475,26 @@ fn coco8_train_images_through_the_pipeline() {
         return;
     };
     let dir = shared.join("data/coco8/images/train");
-    let mut images: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut images: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     images.sort();
     let src = Coco8 { images, imgsz: 320 };
-    let t = TrainTransform::new(&AugmentConfig { mixup: 0.3, ..AugmentConfig::default() }, 320, false).unwrap();
+    let t = TrainTransform::new(
+        &AugmentConfig {
+            mixup: 0.3,
+            ..AugmentConfig::default()
+        },
+        320,
+        false,
+    )
+    .unwrap();
     let mut objects = 0;
     for (k, index) in (0..src.len()).cycle().take(12).enumerate() {
-        let s = t.sample(&src, index, &mut ChaCha8Rng::seed_from_u64(k as u64)).unwrap();
+        let s = t
+            .sample(&src, index, &mut ChaCha8Rng::seed_from_u64(k as u64))
+            .unwrap();
         assert_eq!((s.image.width, s.image.height), (320, 320));
         assert!(boxes_inside(&s.instances, 320, 320, 2.0));
         assert!(s.image.data.iter().any(|&v| v != 114));

@@ -5,6 +5,7 @@ mod common;
 
 use std::fs;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use common::add_image;
 use rand_chacha::ChaCha8Rng;
@@ -56,6 +57,11 @@ fn drop_joins_every_worker() {
             LoaderConfig::train(96, 2, 3, 0),
         );
         assert!(loader.next_batch().unwrap().is_some());
+        // A thread names itself once it first runs; give a busy machine a moment.
+        let started = Instant::now();
+        while loader_threads() < 3 && started.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         assert_eq!(loader_threads(), 3);
         drop(loader);
         assert_eq!(loader_threads(), 0);

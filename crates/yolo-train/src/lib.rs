@@ -13,3 +13,4 @@ pub mod checkpoint;
 pub mod results;
 pub mod progress;
 pub mod trainer;
+pub mod bench;

@@ -1,5 +1,6 @@
 //! One module per `yolo` mode.
 
+pub mod bench;
 pub mod demo;
 pub mod info;
 pub mod predict;
