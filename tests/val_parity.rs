@@ -19,8 +19,8 @@ fn check(dataset: &str, imgsz: u32) {
     let opts = IndexOptions { cache: false, verbose: false, ..Default::default() };
     let index = LabelIndex::load(&data, Split::Val, &opts).unwrap();
     let cfg = ValConfig { imgsz, batch: 1, rect: false, ..Default::default() };
-    let set = ValSet::new(index.images, data.names.clone(), cfg);
-    let out = set.run(&model, None, &device, |_, _| {});
+    let set = ValSet::new(&index, data.names.clone(), cfg);
+    let out = set.run(&model, None, &device, |_, _| {}).unwrap();
     let m = &out.metrics;
     let pairs = [("mAP50-95", m.map50_95), ("mAP50", m.map50), ("P", m.mp), ("R", m.mr)];
     for (name, got) in pairs {

@@ -121,6 +121,19 @@ pub fn named_tensors<B: Backend, M: Module<B>>(module: &M) -> Vec<NamedTensor> {
     v.out
 }
 
+/// Draws every lazily initialised parameter now. burn initialises parameters on first use, so
+/// the random draws of a fresh model happen wherever it is first touched; call this right after
+/// seeding to make initialisation depend on the seed alone.
+pub fn materialize<B: Backend, M: Module<B>>(module: &M) {
+    struct Touch;
+    impl<B: Backend> ModuleVisitor<B> for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            let _ = param.val();
+        }
+    }
+    module.visit(&mut Touch);
+}
+
 /// Names and shapes of every float tensor `model` holds, in module order.
 pub fn tensor_shapes<B: Backend>(model: &Yolo<B>) -> Vec<(String, Vec<usize>)> {
     named_tensors(model).into_iter().map(|t| (t.name, t.shape)).collect()

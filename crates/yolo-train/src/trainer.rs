@@ -18,7 +18,7 @@ use yolo_data::{
 };
 use yolo_metrics::DetMetrics;
 use yolo_model::load::build_model;
-use yolo_model::state::{freeze, load_state_dict, LoadMode};
+use yolo_model::state::{freeze, load_state_dict, materialize, LoadMode};
 use yolo_model::{ModelError, ModelSpec, Yolo};
 
 use crate::args::TrainArgs;
@@ -154,9 +154,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let imgsz = args.imgsz_checked();
         let data = load_data(&args, imgsz, verbosity)?;
         let nc = data.names.len();
-        // Ultralytics seeds with `seed + 1` before building the model (`init_seeds`).
-        B::seed(&device, args.seed + 1);
-        let (model, _, _) = build_model::<B>(&args.model, Some(nc), &device)?;
+        let model = seeded_model::<B>(&args, nc, &device)?;
         let frozen = freeze_patterns(&args.freeze.as_ref().map(|f| f.layers()).unwrap_or_default());
         let model = freeze(model, |name| frozen.iter().any(|p| name.contains(p.as_str())));
         let dir = match &resume {
@@ -190,7 +188,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                 single_cls: args.single_cls,
                 workers: args.workers,
             };
-            ValSet::new(index.images, data.names.clone(), cfg)
+            ValSet::new(&index, data.names.clone(), cfg)
         });
         let warmup = Warmup {
             nw: warmup_iters(args.warmup_epochs, nb),
@@ -381,12 +379,14 @@ impl<B: AutodiffBackend> Trainer<B> {
                 self.plot_batch(&batch, i);
             }
             let report = self.train_step(&batch, ni)?;
+            let (instances, width) = (report.instances, batch.shape.1);
+            self.loader.recycle(batch);
             for (s, l) in sums.iter_mut().zip(report.losses) {
                 *s += f64::from(l);
             }
             seen += 1;
             let mean = sums.map(|s| (s / seen as f64) as f32);
-            bar.update(i + 1, mean, report.instances, batch.shape.1, self.memory_line());
+            bar.update(i + 1, mean, instances, width, self.memory_line());
         }
         let _ = self.loader.next_batch()?; // end-of-epoch marker: the next call starts the next epoch
         bar.finish();
@@ -430,7 +430,7 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// Validation, results row, checkpoints, early stopping. Returns whether to stop.
     fn end_epoch(&mut self, epoch: usize, train: Losses, elapsed: f64) -> Result<bool, TrainError> {
         let final_epoch = epoch + 1 == self.args.epochs;
-        let val = if self.args.val || final_epoch { self.validate(false) } else { None };
+        let val = if self.args.val || final_epoch { self.validate()? } else { None };
         let fitness = val.as_ref().map(|v| v.metrics.fitness());
         if let Some(f) = fitness
             && self.best_fitness.is_none_or(|b| f >= b)
@@ -453,18 +453,13 @@ impl<B: AutodiffBackend> Trainer<B> {
         Ok(patience_hit)
     }
 
-    fn validate(&self, plots: bool) -> Option<ValOutput> {
-        let set = self.valset.as_ref()?;
-        let out = set.run(self.ema.model(), Some(&self.criterion), &self.device, |_, _| {});
+    fn validate(&self) -> Result<Option<ValOutput>, TrainError> {
+        let Some(set) = self.valset.as_ref() else { return Ok(None) };
+        let out = set.run(self.ema.model(), Some(&self.criterion), &self.device, |_, _| {})?;
         if self.verbosity.is_on() {
             println!("{}", yolo_metrics::summary_table(&out.metrics, set.names()));
         }
-        if plots
-            && let Err(e) = crate::plots::validation_curves(&out.metrics, set.names(), &self.dir)
-        {
-            eprintln!("WARNING: {e}");
-        }
-        Some(out)
+        Ok(Some(out))
     }
 
     fn results_row(&self, epoch: usize, elapsed: f64, train: Losses, val: Option<&ValOutput>) -> Row {
@@ -561,7 +556,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             let file = path.display().to_string();
             let fresh = Yolo::<B::InnerBackend>::new(self.model.spec(), &self.device);
             let (model, _) = load_state_dict(fresh, &sd, &file, LoadMode::Strict)?;
-            let out = set.run(&model, None, &self.device, |_, _| {});
+            let out = set.run(&model, None, &self.device, |_, _| {})?;
             if self.verbosity.is_on() {
                 println!("{}", yolo_metrics::summary_table(&out.metrics, set.names()));
             }
@@ -612,6 +607,20 @@ impl<B: AutodiffBackend> Trainer<B> {
             eprintln!("WARNING: {e}");
         }
     }
+}
+
+/// Serialises seeding and initialisation: the backend RNG is process-wide, so two runs
+/// building models at once (parallel tests, several trainers) would otherwise interleave draws.
+static INIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The model of `args.model` for `nc` classes, its random initialisation drawn after seeding
+/// the backend with `seed + 1` (Ultralytics `init_seeds`).
+fn seeded_model<B: AutodiffBackend>(args: &TrainArgs, nc: usize, device: &B::Device) -> Result<Yolo<B>, TrainError> {
+    let _guard = INIT_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    B::seed(device, args.seed + 1);
+    let (model, _, _) = build_model::<B>(&args.model, Some(nc), device)?;
+    materialize(&model);
+    Ok(model)
 }
 
 /// `[B, 3, H, W]` u8 → f32 in [0, 1] on the device.

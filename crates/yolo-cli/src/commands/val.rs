@@ -83,9 +83,9 @@ impl BackendJob for ValArgs {
         }
         let opts = IndexOptions { single_cls: self.val.single_cls, ..Default::default() };
         let index = LabelIndex::load(&data, parse_split(&self.split)?, &opts)?;
-        let set = ValSet::new(index.images, data.names.clone(), self.val.clone());
+        let set = ValSet::new(&index, data.names.clone(), self.val.clone());
         let bar = progress(set.num_batches());
-        let out = set.run(&model, None, &device, |done, _| bar.set_position(done as u64));
+        let out = set.run(&model, None, &device, |done, _| bar.set_position(done as u64))?;
         bar.finish_and_clear();
         let dir = increment_run_dir(&self.project, &self.name, self.exist_ok).map_err(|e| CliError::io(&self.project, e))?;
         print_results(&out, set.names());
@@ -116,9 +116,6 @@ fn progress(batches: usize) -> ProgressBar {
 /// Prints the summary table and speed line as Ultralytics does.
 pub fn print_results(out: &ValOutput, names: &[String]) {
     println!("{}", summary_table(&out.metrics, names));
-    for skipped in &out.skipped {
-        eprintln!("WARNING: skipped {skipped}");
-    }
     let s = out.speed;
     println!(
         "Speed: {:.1}ms preprocess, {:.1}ms inference, {:.1}ms loss, {:.1}ms postprocess per image",
