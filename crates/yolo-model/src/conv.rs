@@ -48,14 +48,20 @@ impl<B: Backend> BatchNorm2d<B> {
     }
 
     /// `[B, C, H, W]` → `[B, C, H, W]`.
+    ///
+    /// Computed on the `[B, C, H·W]` view with per-(image, channel) operands made contiguous
+    /// (`[B, C, 1]`): every full-size op is then a plain or row-broadcast one, which CPU
+    /// backends run as SIMD loops instead of strided gathers.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        if B::ad_enabled(&x.device()) && self.weight.val().is_require_grad() {
+        let [b, c, h, w] = x.dims();
+        let x = x.reshape([b, c, h * w]);
+        let y = if B::ad_enabled(&x.device()) && self.weight.val().is_require_grad() {
             self.forward_train(x)
         } else {
             let (scale, shift) = self.inference_affine();
-            let c = scale.dims()[0];
-            x * scale.reshape([1, c, 1, 1]) + shift.reshape([1, c, 1, 1])
-        }
+            x * per_channel(scale, b) + per_channel(shift, b)
+        };
+        y.reshape([b, c, h, w])
     }
 
     /// Per-channel `(scale, shift)` with `y = x·scale + shift` in eval mode, `[C]` each.
@@ -65,15 +71,15 @@ impl<B: Backend> BatchNorm2d<B> {
         (scale, shift)
     }
 
-    fn forward_train(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let [b, c, h, w] = x.dims();
-        let n = (b * h * w) as f64;
-        let mean = x.clone().mean_dim(0).mean_dim(2).mean_dim(3);
-        let centred = x - mean.clone();
-        let var = centred.clone().square().mean_dim(0).mean_dim(2).mean_dim(3);
-        self.update_running(mean.reshape([c]), var.clone().reshape([c]), n);
-        let scale = self.weight.val().reshape([1, c, 1, 1]) / var.add_scalar(self.eps).sqrt();
-        centred * scale + self.bias.val().reshape([1, c, 1, 1])
+    /// Batch statistics over `[B, C, N]` (biased variance), running statistics updated.
+    fn forward_train(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let [b, c, n] = x.dims();
+        let mean = x.clone().mean_dim(2).mean_dim(0).reshape([c]);
+        let centred = x - per_channel(mean.clone(), b);
+        let var = centred.clone().square().mean_dim(2).mean_dim(0).reshape([c]);
+        self.update_running(mean, var.clone(), (b * n) as f64);
+        let scale = self.weight.val() / var.add_scalar(self.eps).sqrt();
+        centred * per_channel(scale, b) + per_channel(self.bias.val(), b)
     }
 
     fn update_running(&self, mean: Tensor<B, 1>, biased_var: Tensor<B, 1>, n: f64) {
@@ -87,6 +93,12 @@ impl<B: Backend> BatchNorm2d<B> {
         let _ = self.running_mean.value_sync();
         let _ = self.running_var.value_sync();
     }
+}
+
+/// A `[C]` vector laid out as a contiguous `[B, C, 1]` operand for `[B, C, N]` tensors.
+fn per_channel<B: Backend>(v: Tensor<B, 1>, batch: usize) -> Tensor<B, 3> {
+    let c = v.dims()[0];
+    v.reshape([1, c, 1]).repeat_dim(0, batch)
 }
 
 /// Ultralytics `Conv`: `Conv2d(c1, c2, k, s, pad k/2, groups, bias=False)` → BatchNorm2d → SiLU.
@@ -206,5 +218,72 @@ impl<B: Backend> Conv<B> {
         conv.weight = Param::from_tensor(weight.detach());
         conv.bias = Some(Param::from_tensor(bias.detach()));
         Self { conv, bn: None, act: self.act }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::{Autodiff, Flex};
+    use burn::tensor::TensorData;
+
+    type A = Autodiff<Flex>;
+
+    fn values<Bk: Backend, const D: usize>(t: Tensor<Bk, D>) -> Vec<f32> {
+        t.into_data().convert::<f32>().into_vec::<f32>().unwrap()
+    }
+
+    /// Two images, two channels, 2×2 pixels: channel 0 holds 0..8, channel 1 holds 8 × 3.
+    fn input<Bk: Backend>() -> Tensor<Bk, 4> {
+        let mut v = Vec::new();
+        for b in 0..2 {
+            v.extend((0..4).map(|i| (b * 4 + i) as f32));
+            v.extend([3.0f32; 4]);
+        }
+        Tensor::from_data(TensorData::new(v, [2, 2, 2, 2]), &Default::default())
+    }
+
+    #[test]
+    fn batch_norm_trains_like_pytorch() {
+        let bn = BatchNorm2d::<A>::new(2, &Default::default());
+        let y = values(bn.forward(input()));
+        // Channel 0: mean 3.5, biased var 5.25 → (x − 3.5) / sqrt(5.25 + 1e-3).
+        let expected: Vec<f32> = (0..8).map(|x| (x as f32 - 3.5) / (5.25f32 + 1e-3).sqrt()).collect();
+        let ch0: Vec<f32> = [&y[0..4], &y[8..12]].concat();
+        for (g, e) in ch0.iter().zip(&expected) {
+            assert!((g - e).abs() < 1e-6, "{g} vs {e}");
+        }
+        assert!(y[4..8].iter().all(|v| v.abs() < 1e-6), "constant channel normalises to 0");
+        // Running stats: momentum 0.03, unbiased variance (n = 8: 5.25 · 8/7 = 6).
+        let mean = values(bn.running_mean.value());
+        let var = values(bn.running_var.value());
+        assert!((mean[0] - 0.03 * 3.5).abs() < 1e-6 && (mean[1] - 0.03 * 3.0).abs() < 1e-6);
+        assert!((var[0] - (0.97 + 0.03 * 6.0)).abs() < 1e-6 && (var[1] - 0.97).abs() < 1e-6);
+    }
+
+    #[test]
+    fn eval_mode_and_fused_conv_agree() {
+        let device = Default::default();
+        let conv = Conv::<Flex>::new(ConvSpec::new(2, 3, 3, 1), &device);
+        let mut bn = BatchNorm2d::new(3, &device);
+        bn.running_mean = RunningState::new(Tensor::from_data(TensorData::new(vec![0.1f32, -0.2, 0.3], [3]), &device));
+        bn.running_var = RunningState::new(Tensor::from_data(TensorData::new(vec![0.5f32, 2.0, 1.5], [3]), &device));
+        bn.weight = Param::from_tensor(Tensor::from_data(TensorData::new(vec![1.5f32, 0.5, -1.0], [3]), &device));
+        let conv = Conv { bn: Some(bn), ..conv };
+        let x = input::<Flex>();
+        let a = values(conv.forward(x.clone()));
+        let b = values(conv.fuse().forward(x));
+        assert!(a.iter().zip(&b).all(|(p, q)| (p - q).abs() < 1e-5));
+    }
+
+    #[test]
+    fn frozen_batch_norm_uses_running_statistics_under_autodiff() {
+        let bn = BatchNorm2d::<A>::new(2, &Default::default());
+        let frozen = BatchNorm2d { weight: bn.weight.clone().set_require_grad(false), ..bn };
+        let y = values(frozen.forward(input()));
+        let x = values(input::<A>());
+        // Running mean 0, var 1: y = x / sqrt(1 + 1e-3), stats untouched.
+        assert!(y.iter().zip(&x).all(|(g, v)| (g - v / (1.0f32 + 1e-3).sqrt()).abs() < 1e-5));
+        assert_eq!(values(frozen.running_mean.value()), vec![0.0, 0.0]);
     }
 }
