@@ -18,8 +18,6 @@ pub mod boxes;
 pub mod matching;
 pub mod nms;
 pub mod numpy_compat;
-#[cfg(feature = "plot")]
-pub mod plot;
 pub mod stats;
 
 pub use ap::{ApResult, ClassMetrics, DetMetrics, METRIC_KEYS, ap_per_class, compute_ap};
