@@ -18,7 +18,7 @@ use yolo_data::{
 };
 use yolo_metrics::DetMetrics;
 use yolo_model::load::build_model;
-use yolo_model::state::{freeze, load_state_dict, materialize, LoadMode};
+use yolo_model::state::{freeze, load_state_dict, materialize, LoadMode, LoadReport};
 use yolo_model::{ModelError, ModelSpec, Yolo};
 
 use crate::args::TrainArgs;
@@ -154,7 +154,10 @@ impl<B: AutodiffBackend> Trainer<B> {
         let imgsz = args.imgsz_checked();
         let data = load_data(&args, imgsz, verbosity)?;
         let nc = data.names.len();
-        let model = seeded_model::<B>(&args, nc, &device)?;
+        let (model, transferred) = seeded_model::<B>(&args, nc, &device)?;
+        if let (Some(r), true) = (transferred, verbosity.is_on()) {
+            println!("Transferred {}/{} items from pretrained weights", r.loaded, r.loaded + r.kept.len());
+        }
         let frozen = freeze_patterns(&args.freeze.as_ref().map(|f| f.layers()).unwrap_or_default());
         let model = freeze(model, |name| frozen.iter().any(|p| name.contains(p.as_str())));
         let dir = match &resume {
@@ -615,12 +618,26 @@ static INIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The model of `args.model` for `nc` classes, its random initialisation drawn after seeding
 /// the backend with `seed + 1` (Ultralytics `init_seeds`).
-fn seeded_model<B: AutodiffBackend>(args: &TrainArgs, nc: usize, device: &B::Device) -> Result<Yolo<B>, TrainError> {
+fn seeded_model<B: AutodiffBackend>(args: &TrainArgs, nc: usize, device: &B::Device) -> Result<(Yolo<B>, Option<LoadReport>), TrainError> {
     let _guard = INIT_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     B::seed(device, args.seed + 1);
-    let (model, _, _) = build_model::<B>(&args.model, Some(nc), device)?;
+    let (model, _, report) = build_model::<B>(&args.model, Some(nc), device)?;
     materialize(&model);
-    Ok(model)
+    match args.pretrained.value() {
+        Some(path) if report.is_none() => transfer_from(model, Path::new(path)),
+        _ => Ok((model, report)),
+    }
+}
+
+/// `model=yolo11n.yaml pretrained=weights`: copy every tensor whose name and shape match
+/// (Ultralytics `intersect_dicts`), keep the rest at init.
+fn transfer_from<B: AutodiffBackend>(model: Yolo<B>, path: &Path) -> Result<(Yolo<B>, Option<LoadReport>), TrainError> {
+    let sd = yolo_model::weights::read_weights(path).map_err(ModelError::from)?;
+    let (model, report) = load_state_dict(model, &sd, &path.display().to_string(), LoadMode::Transfer)?;
+    if report.loaded == 0 {
+        return Err(TrainError::Config(format!("pretrained={}: no tensor fits this model", path.display())));
+    }
+    Ok((model, Some(report)))
 }
 
 /// `[B, 3, H, W]` u8 → f32 in [0, 1] on the device.
