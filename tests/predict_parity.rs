@@ -28,8 +28,8 @@ fn predictions_match_ultralytics() {
         for (g, w) in got.iter().zip(want) {
             let w: Vec<f32> = w.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
             assert_eq!(g.cls, w[5] as usize, "{image}: class");
-            for k in 0..4 {
-                box_err = box_err.max((g.bbox[k] - w[k]).abs());
+            for (a, b) in g.bbox.iter().zip(&w[..4]) {
+                box_err = box_err.max((a - b).abs());
             }
             conf_err = conf_err.max((g.conf - w[4]).abs());
         }

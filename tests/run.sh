@@ -16,9 +16,9 @@ fi
 echo "== CPU tests (flex backend)"
 cargo test --workspace --all-targets
 
-echo "== model parity on wgpu (lavapipe)"
+echo "== model and fused BatchNorm kernel parity on wgpu (lavapipe)"
 VK_ICD_FILENAMES=/usr/share/vulkan/icd.d/lvp_icd.x86_64.json \
-  cargo test -p yolo-model --features wgpu --test onnx_parity --test pt_parity wgpu
+  cargo test -p yolo-model --features wgpu --test onnx_parity --test pt_parity --test bn_act_parity wgpu
 
 echo "== compile check: cuda and wgpu builds"
 cargo check --workspace --all-targets --features wgpu,cuda

@@ -21,7 +21,7 @@ pub use letterbox::{
     LetterBox, LetterboxGeometry, LetterboxInfo, letterbox_resized, predict_letterbox,
     scale_boxes_to_original, val_letterbox,
 };
-pub use rect::{RECT_PAD_TRAIN, RECT_PAD_VAL, rect_batch_shapes};
+pub use rect::{RECT_BUCKET_PX, RECT_PAD_TRAIN, RECT_PAD_VAL, bucket_rect_shape, rect_batch_shapes};
 pub use sample::{ImageSource, Instances, Sample};
 
 mod jpeg;
@@ -36,7 +36,8 @@ pub use image_cache::{
     disk_cache_path, open_source,
 };
 pub use loader::{
-    Epoch, Loader, LoaderConfig, LoaderSource, SampleTransform, release_free_heap, sample_rng,
+    Epoch, Loader, LoaderConfig, LoaderSource, SampleTransform, planned_batches, release_free_heap,
+    sample_rng,
 };
 
 pub mod augment;

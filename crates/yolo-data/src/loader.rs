@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::augment::{TrainTransform, ValTransform};
 use crate::collate::{Batch, BatchBuilder};
 use crate::error::DataError;
-use crate::rect::{RECT_PAD_TRAIN, RECT_PAD_VAL, rect_batch_shapes};
+use crate::rect::{RECT_PAD_TRAIN, RECT_PAD_VAL, bucket_rect_shape, rect_batch_shapes};
 use crate::sample::{ImageSource, Sample};
 
 /// An [`ImageSource`] that also knows each image's file and original size (for
@@ -83,6 +83,9 @@ pub struct LoaderConfig {
     pub rect: bool,
     /// `pad` of rect batch shapes: [`RECT_PAD_TRAIN`] 0.0 or [`RECT_PAD_VAL`] 0.5.
     pub rect_pad: f64,
+    /// Round the short side of rect shapes up to a multiple of this many px
+    /// ([`bucket_rect_shape`]; e.g. [`crate::rect::RECT_BUCKET_PX`]); 0 keeps Ultralytics' shapes.
+    pub rect_bucket: u32,
     /// Drop the last, smaller batch of each epoch.
     pub drop_last: bool,
     /// Batches in flight at most (queued, being built, or built and waiting); 0 = 2 per worker.
@@ -105,6 +108,7 @@ impl LoaderConfig {
             seed,
             rect: false,
             rect_pad: RECT_PAD_TRAIN,
+            rect_bucket: 0,
             drop_last: false,
             prefetch: 0,
             imgsz,
@@ -162,7 +166,8 @@ impl Plan {
                     f64::from(h) / f64::from(w.max(1))
                 })
                 .collect();
-            rect_batch_shapes(&ars, batch, cfg.imgsz, cfg.stride, cfg.rect_pad)
+            let (order, shapes) = rect_batch_shapes(&ars, batch, cfg.imgsz, cfg.stride, cfg.rect_pad);
+            (order, shapes.into_iter().map(|s| bucket_rect_shape(s, cfg.rect_bucket)).collect())
         });
         Plan {
             len,
@@ -190,6 +195,18 @@ impl Plan {
     fn shape(&self, batch: usize) -> (u32, u32) {
         self.rect.as_ref().map_or(self.square, |(_, s)| s[batch])
     }
+
+    /// Images in `batch` (the last one may be short).
+    fn images(&self, batch: usize) -> usize {
+        self.batch.min(self.len - batch * self.batch)
+    }
+}
+
+/// `(images, (h, w) px)` of every batch of an epoch of `source` under `cfg`, in order, without
+/// building any (to tune a GPU for every input shape a run will see).
+pub fn planned_batches(source: &dyn LoaderSource, cfg: &LoaderConfig) -> Vec<(usize, (u32, u32))> {
+    let plan = Plan::new(source, cfg);
+    (0..plan.batches).map(|b| (plan.images(b), plan.shape(b))).collect()
 }
 
 /// The rng of one sample: ChaCha8 keyed by `(seed, epoch, index, attempt)`; `attempt` counts
@@ -478,7 +495,7 @@ impl Loader {
             self.order = (epoch, Arc::new(self.plan.order(epoch)));
         }
         let start = batch * self.plan.batch;
-        let end = (start + self.plan.batch).min(self.plan.len);
+        let end = start + self.plan.images(batch);
         Job {
             epoch,
             batch,

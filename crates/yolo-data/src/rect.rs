@@ -47,9 +47,40 @@ fn batch_shape(sorted_ar: &[f64], imgsz: u32, stride: u32, pad: f64) -> (u32, u3
     (side(h), side(w))
 }
 
+/// Rect shape bucket for GPU runs, px: short sides rounded up to a multiple of this.
+pub const RECT_BUCKET_PX: u32 = 128;
+
+/// A rect batch shape `(h, w)` with its short side rounded up to a multiple of `step` px,
+/// capped at the long side (`step` 0 leaves it unchanged).
+///
+/// Validation letterboxes without up-scaling, so a larger shape only adds padding. At imgsz 640
+/// (long side 672 with pad 0.5) the short side takes 6 values instead of up to 21, i.e. at most
+/// 11 distinct shapes.
+pub fn bucket_rect_shape((h, w): (u32, u32), step: u32) -> (u32, u32) {
+    if step == 0 {
+        return (h, w);
+    }
+    let long = h.max(w);
+    let up = |s: u32| s.div_ceil(step).saturating_mul(step).min(long);
+    if h < w { (up(h), w) } else { (h, up(w)) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buckets_round_the_short_side_up_and_keep_the_long_one() {
+        assert_eq!(bucket_rect_shape((544, 672), 128), (640, 672));
+        assert_eq!(bucket_rect_shape((512, 672), 128), (512, 672));
+        assert_eq!(bucket_rect_shape((672, 160), 128), (672, 256));
+        assert_eq!(bucket_rect_shape((672, 672), 128), (672, 672));
+        assert_eq!(bucket_rect_shape((672, 650), 128), (672, 672), "capped at the long side");
+        assert_eq!(bucket_rect_shape((480, 640), 0), (480, 640));
+        let shorts: std::collections::BTreeSet<u32> =
+            (1..=21).map(|k| bucket_rect_shape((k * 32, 672), RECT_BUCKET_PX).0).collect();
+        assert_eq!(shorts.into_iter().collect::<Vec<_>>(), vec![128, 256, 384, 512, 640, 672]);
+    }
 
     #[test]
     fn landscape_640x480_val_is_512x672() {

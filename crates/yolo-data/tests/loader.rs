@@ -14,7 +14,8 @@ use yolo_data::image_cache::instances_px;
 use yolo_data::{
     Batch, CacheMode, CacheOptions, DataError, DecodingSource, ImageCache, ImageSource,
     IndexOptions, LabelIndex, LetterBox, Loader, LoaderConfig, LoaderSource, RECT_PAD_VAL, Sample,
-    SampleTransform, choose_mode, letterbox_sample, rect_batch_shapes,
+    RECT_BUCKET_PX, SampleTransform, bucket_rect_shape, choose_mode, letterbox_sample,
+    planned_batches, rect_batch_shapes,
 };
 
 /// Letterbox to the batch shape, then a horizontal flip with p = 0.5 (so the rng matters).
@@ -207,6 +208,27 @@ fn rect_batches_follow_rect_batch_shapes() {
         let (h, w) = b.shape;
         assert_eq!(b.images.len(), b.len() * 3 * (h * w) as usize);
     }
+}
+
+#[test]
+fn planned_and_bucketed_rect_batches_match_what_the_loader_builds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let index = dataset(tmp.path());
+    let source: Arc<dyn LoaderSource> = Arc::new(DecodingSource::new(&index, 256));
+    for rect_bucket in [0, RECT_BUCKET_PX] {
+        let cfg = LoaderConfig { rect_bucket, ..LoaderConfig::val(256, 4, 0) };
+        let plan = planned_batches(source.as_ref(), &cfg);
+        let built: Vec<_> = run(Arc::clone(&source), cfg, 1).iter().map(|b| (b.len(), b.shape)).collect();
+        assert_eq!(plan, built);
+        assert_eq!(plan.iter().map(|p| p.0).collect::<Vec<_>>(), vec![4, 4, 3]);
+    }
+    let exact = planned_batches(source.as_ref(), &LoaderConfig::val(256, 4, 0));
+    let bucketed = planned_batches(source.as_ref(), &LoaderConfig { rect_bucket: RECT_BUCKET_PX, ..LoaderConfig::val(256, 4, 0) });
+    for ((_, e), (_, b)) in exact.iter().zip(&bucketed) {
+        assert_eq!(*b, bucket_rect_shape(*e, RECT_BUCKET_PX));
+        assert!(b.0 >= e.0 && b.1 >= e.1);
+    }
+    assert_ne!(exact, bucketed, "some short side is not a multiple of 128 px");
 }
 
 #[test]

@@ -7,6 +7,8 @@ use burn::tensor::activation::silu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
+use crate::bn_act::{bn_act_train, bn_act_train_native, has_native_bn_act, BnActOptions, FusedBnAct};
+
 /// BatchNorm epsilon used by every Ultralytics YOLO11 BatchNorm (`initialize_weights`).
 pub const BN_EPS: f64 = 1e-3;
 /// BatchNorm momentum in PyTorch's convention: `running ← (1 − m)·running + m·batch`.
@@ -55,7 +57,7 @@ impl<B: Backend> BatchNorm2d<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let [b, c, h, w] = x.dims();
         let x = x.reshape([b, c, h * w]);
-        let y = if B::ad_enabled(&x.device()) && self.weight.val().is_require_grad() {
+        let y = if self.is_training(&x) {
             self.forward_train(x)
         } else {
             let (scale, shift) = self.inference_affine();
@@ -71,15 +73,38 @@ impl<B: Backend> BatchNorm2d<B> {
         (scale, shift)
     }
 
+    /// `act(BatchNorm(x))`, `[B, C, H, W]` → `[B, C, H, W]`, with SiLU when `act`.
+    ///
+    /// In training on a backend with our fused kernels ([`has_native_bn_act`]) this is one op
+    /// with its own backward; otherwise [`BatchNorm2d::forward`] then SiLU.
+    pub fn forward_act(&self, x: Tensor<B, 4>, act: bool) -> Tensor<B, 4> {
+        if self.is_training(&x) && has_native_bn_act::<B>() {
+            return self.fused_with(x, act, bn_act_train_native::<B>);
+        }
+        let y = self.forward(x);
+        if act { silu(y) } else { y }
+    }
+
+    /// Batch statistics from `op` (a fused BatchNorm + act), running statistics updated.
+    fn fused_with(&self, x: Tensor<B, 4>, act: bool, op: BnActOp<B>) -> Tensor<B, 4> {
+        let [b, _, h, w] = x.dims();
+        let opts = BnActOptions { eps: self.eps, act };
+        let (y, mean, var) = op(x, self.weight.val(), self.bias.val(), opts);
+        self.update_running(mean, var, (b * h * w) as f64);
+        y
+    }
+
+    /// Batch statistics (not running ones): autodiff backend and γ requires gradients.
+    fn is_training<const D: usize>(&self, x: &Tensor<B, D>) -> bool {
+        B::ad_enabled(&x.device()) && self.weight.val().is_require_grad()
+    }
+
     /// Batch statistics over `[B, C, N]` (biased variance), running statistics updated.
     fn forward_train(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let [b, c, n] = x.dims();
-        let mean = x.clone().mean_dim(2).mean_dim(0).reshape([c]);
-        let centred = x - per_channel(mean.clone(), b);
-        let var = centred.clone().square().mean_dim(2).mean_dim(0).reshape([c]);
-        self.update_running(mean, var.clone(), (b * n) as f64);
-        let scale = self.weight.val() / var.add_scalar(self.eps).sqrt();
-        centred * per_channel(scale, b) + per_channel(self.bias.val(), b)
+        let [b, _, n] = x.dims();
+        let (y, mean, var) = batch_norm_train(x, self.weight.val(), self.bias.val(), self.eps);
+        self.update_running(mean, var, (b * n) as f64);
+        y
     }
 
     fn update_running(&self, mean: Tensor<B, 1>, biased_var: Tensor<B, 1>, n: f64) {
@@ -95,8 +120,35 @@ impl<B: Backend> BatchNorm2d<B> {
     }
 }
 
+impl<B: FusedBnAct> BatchNorm2d<B> {
+    /// Training `act(BatchNorm(x))` through `B`'s [`FusedBnAct`] op whatever the backend (batch
+    /// statistics, running statistics updated), `[B, C, H, W]` → `[B, C, H, W]`.
+    pub fn forward_fused(&self, x: Tensor<B, 4>, act: bool) -> Tensor<B, 4> {
+        self.fused_with(x, act, bn_act_train::<B>)
+    }
+}
+
+/// A fused training BatchNorm (+ act): `(x, γ, β, options)` → `(y, batch mean, biased batch var)`.
+type BnActOp<B> = fn(Tensor<B, 4>, Tensor<B, 1>, Tensor<B, 1>, BnActOptions) -> (Tensor<B, 4>, Tensor<B, 1>, Tensor<B, 1>);
+
+/// Training BatchNorm on `[B, C, N]`: (normalised and affine output `[B, C, N]`, batch mean `[C]`,
+/// biased batch variance `[C]`). The composite every backend can run.
+pub(crate) fn batch_norm_train<B: Backend>(
+    x: Tensor<B, 3>,
+    gamma: Tensor<B, 1>,
+    beta: Tensor<B, 1>,
+    eps: f64,
+) -> (Tensor<B, 3>, Tensor<B, 1>, Tensor<B, 1>) {
+    let [b, c, _] = x.dims();
+    let mean = x.clone().mean_dim(2).mean_dim(0).reshape([c]);
+    let centred = x - per_channel(mean.clone(), b);
+    let var = centred.clone().square().mean_dim(2).mean_dim(0).reshape([c]);
+    let scale = gamma / var.clone().add_scalar(eps).sqrt();
+    (centred * per_channel(scale, b) + per_channel(beta, b), mean, var)
+}
+
 /// A `[C]` vector laid out as a contiguous `[B, C, 1]` operand for `[B, C, N]` tensors.
-fn per_channel<B: Backend>(v: Tensor<B, 1>, batch: usize) -> Tensor<B, 3> {
+pub(crate) fn per_channel<B: Backend>(v: Tensor<B, 1>, batch: usize) -> Tensor<B, 3> {
     let c = v.dims()[0];
     v.reshape([1, c, 1]).repeat_dim(0, batch)
 }
@@ -197,11 +249,11 @@ impl<B: Backend> Conv<B> {
     /// `[B, c1, H, W]` → `[B, c2, H / s, W / s]`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let y = self.conv.forward(x);
-        let y = match &self.bn {
-            Some(bn) => bn.forward(y),
+        match &self.bn {
+            Some(bn) => bn.forward_act(y, self.act),
+            None if self.act => silu(y),
             None => y,
-        };
-        if self.act { silu(y) } else { y }
+        }
     }
 
     /// Folds the BatchNorm's running statistics into the conv weight and bias (inference only).

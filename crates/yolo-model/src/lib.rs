@@ -3,11 +3,14 @@
 
 pub mod attention;
 pub mod block;
+pub mod bn_act;
 pub mod config;
 pub mod conv;
 pub mod error;
 pub mod fuse;
 pub mod head;
+#[cfg(feature = "cube-kernels")]
+pub mod kernels;
 pub mod load;
 pub mod state;
 pub mod summary;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use yolo_data::augment::AugmentConfig;
 use yolo_data::image_cache::CacheMode;
+use yolo_memory::MemoryArg;
 
 use crate::optim::{OptimizerArgs, OptimizerKind};
 
@@ -93,7 +94,7 @@ pub struct TrainArgs {
     pub cache: Switch,
     /// `cpu`, `wgpu[:N]`, `cuda[:N]`.
     pub device: String,
-    /// Loader threads.
+    /// Loader threads (capped at the cores, see [`TrainArgs::loader_workers`]).
     pub workers: usize,
     /// Parent of the run folder.
     pub project: PathBuf,
@@ -164,6 +165,12 @@ pub struct TrainArgs {
     pub accumulate: Option<usize>,
     /// Ours: validation batch (default: 2 × batch).
     pub val_batch: Option<usize>,
+    /// Ours: device memory `batch=-1` plans for: a fraction of the device (`0.9`) or an amount
+    /// (`12GiB`); default: the `batch` fraction (0.6 for −1).
+    pub memory: Option<MemoryArg>,
+    /// Ours: gradient checkpointing (less memory, slower steps); default: chosen by the planner
+    /// under `batch=-1`, off otherwise.
+    pub checkpointing: Option<bool>,
     /// Augmentation.
     #[serde(flatten)]
     pub augment: AugmentConfig,
@@ -236,12 +243,20 @@ impl Default for TrainArgs {
             plots: true,
             accumulate: None,
             val_batch: None,
+            memory: None,
+            checkpointing: None,
             augment: AugmentConfig::default(),
         }
     }
 }
 
 impl TrainArgs {
+    /// Loader threads a run uses: `workers` capped at the machine's cores, as Ultralytics
+    /// (`min(cpu_count, workers)`); more threads than cores only add memory.
+    pub fn loader_workers(&self) -> usize {
+        self.workers.min(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+
     /// `imgsz` rounded up to a multiple of 32 (floor 32), as Ultralytics `check_imgsz`.
     pub fn imgsz_checked(&self) -> u32 {
         self.imgsz.div_ceil(32).max(1) * 32
@@ -296,6 +311,8 @@ mod tests {
         assert_eq!(a.batch.fraction(), Some(0.6));
         assert_eq!(a.resume.value(), Some("runs/x/last.safetensors"));
         assert_eq!(a.freeze.unwrap().layers().len(), 10);
+        let m: TrainArgs = serde_json::from_str(r#"{"batch": -1, "memory": "12GiB", "checkpointing": true}"#).unwrap();
+        assert_eq!((m.memory, m.checkpointing), (Some(MemoryArg::Bytes(12 << 30)), Some(true)));
         let b: TrainArgs = serde_json::from_str(r#"{"cache": true, "batch": 8, "resume": true}"#).unwrap();
         assert_eq!((b.cache_mode().unwrap(), b.batch.fixed()), (CacheMode::Ram, Some(8)));
         assert!(b.resume.is_on() && b.resume.value().is_none());

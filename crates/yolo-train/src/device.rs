@@ -3,6 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, CheckpointStrategy, NoCheckpointing};
 use burn::tensor::backend::AutodiffBackend;
 use thiserror::Error;
 
@@ -107,25 +108,74 @@ pub type CpuBackend = burn::backend::Autodiff<burn::backend::Flex>;
 
 /// Runs `job` on the backend behind `device`.
 pub fn run_on<J: BackendJob>(device: DeviceArg, job: J) -> Result<J::Output, DeviceError> {
+    run_with::<J, NoCheckpointing>(device, job)
+}
+
+/// [`run_on`], with burn's `BalancedCheckpointing` when `checkpointing`: backward recomputes the
+/// memory-bound ops instead of keeping their outputs (less memory, more time).
+pub fn run_on_checkpointed<J: BackendJob>(device: DeviceArg, checkpointing: bool, job: J) -> Result<J::Output, DeviceError> {
+    if checkpointing { run_with::<J, BalancedCheckpointing>(device, job) } else { run_on(device, job) }
+}
+
+fn run_with<J: BackendJob, C: CheckpointStrategy>(device: DeviceArg, job: J) -> Result<J::Output, DeviceError> {
+    use burn::backend::Autodiff;
     match device {
         #[cfg(feature = "flex")]
-        DeviceArg::Cpu => Ok(job.run::<CpuBackend>(Default::default(), no_memory_probe())),
+        DeviceArg::Cpu => Ok(job.run::<Autodiff<burn::backend::Flex, C>>(Default::default(), no_memory_probe())),
         #[cfg(feature = "wgpu")]
         DeviceArg::Wgpu(index) => {
-            use burn::backend::wgpu::WgpuDevice;
-            let dev = index.map_or(WgpuDevice::DefaultDevice, WgpuDevice::DiscreteGpu);
+            let dev = wgpu_device(index);
             let probe = cubecl_probe::<burn::cubecl::wgpu::WgpuRuntime>(dev.clone());
-            Ok(job.run::<burn::backend::Autodiff<burn::backend::Wgpu>>(dev, probe))
+            Ok(job.run::<Autodiff<burn::backend::Wgpu, C>>(dev, probe))
         }
         #[cfg(feature = "cuda")]
         DeviceArg::Cuda(index) => {
             let dev = burn::backend::cuda::CudaDevice::new(index);
             let probe = cubecl_probe::<burn::cubecl::cuda::CudaRuntime>(dev.clone());
-            Ok(job.run::<burn::backend::Autodiff<burn::backend::Cuda>>(dev, probe))
+            Ok(job.run::<Autodiff<burn::backend::Cuda, C>>(dev, probe))
         }
         #[allow(unreachable_patterns)]
         other => Err(DeviceError::NotCompiled { device: other.to_string(), feature: feature_of(other) }),
     }
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu_device(index: Option<usize>) -> burn::backend::wgpu::WgpuDevice {
+    use burn::backend::wgpu::WgpuDevice;
+    index.map_or(WgpuDevice::DefaultDevice, WgpuDevice::DiscreteGpu)
+}
+
+/// What a device's allocator can give.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeviceLimits {
+    /// Total memory, bytes, when known (CUDA: 4 × CubeCL's largest page; the CPU: physical RAM;
+    /// wgpu does not say).
+    pub total: Option<u64>,
+    /// CubeCL's largest page, bytes: no single buffer can be larger (wgpu: the binding size).
+    pub max_page: Option<u64>,
+    /// CubeCL's slice alignment, bytes.
+    pub alignment: Option<u64>,
+}
+
+/// The limits of `device` (starts its runtime client on GPU backends).
+pub fn device_limits(device: DeviceArg) -> DeviceLimits {
+    match device {
+        DeviceArg::Cpu => DeviceLimits { total: yolo_memory::process::total_ram(), ..Default::default() },
+        #[cfg(feature = "wgpu")]
+        DeviceArg::Wgpu(index) => cubecl_limits::<burn::cubecl::wgpu::WgpuRuntime>(&wgpu_device(index), 0),
+        #[cfg(feature = "cuda")]
+        DeviceArg::Cuda(index) => cubecl_limits::<burn::cubecl::cuda::CudaRuntime>(&burn::backend::cuda::CudaDevice::new(index), 4),
+        #[allow(unreachable_patterns)]
+        _ => DeviceLimits::default(),
+    }
+}
+
+/// `pages_in_total`: CubeCL's largest page is this fraction of the device (0: unknown).
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+fn cubecl_limits<R: burn::cubecl::Runtime>(device: &R::Device, pages_in_total: u64) -> DeviceLimits {
+    let memory = R::client(device).properties().memory.clone();
+    let total = (pages_in_total > 0).then(|| memory.max_page_size.saturating_mul(pages_in_total));
+    DeviceLimits { total, max_page: Some(memory.max_page_size), alignment: Some(memory.alignment) }
 }
 
 fn feature_of(device: DeviceArg) -> &'static str {

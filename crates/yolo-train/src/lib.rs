@@ -14,3 +14,7 @@ pub mod results;
 pub mod progress;
 pub mod trainer;
 pub mod bench;
+pub mod autobatch;
+pub mod memory_log;
+pub mod cubecl_config;
+pub mod warmup;

@@ -52,6 +52,14 @@ pub enum TrainError {
     /// A setting that cannot work.
     #[error("{0}")]
     Config(String),
+    /// The device ran out of memory in a step and the batch could not be lowered further.
+    #[error("out of memory at batch {batch}: {message}")]
+    OutOfMemory {
+        /// Micro-batch of the failed step.
+        batch: usize,
+        /// The backend's message.
+        message: String,
+    },
     /// Run-folder files.
     #[error("{path}: {source}")]
     Io {
@@ -125,6 +133,25 @@ pub struct Trainer<B: AutodiffBackend> {
     best_epoch: Option<usize>,
     results: Vec<Row>,
     train_labels: Vec<(usize, [f32; 4])>,
+    /// Training images (to rebuild the loader when the batch changes).
+    source: Arc<dyn LoaderSource>,
+    /// Validation index (to rebuild the validation loader when the batch changes).
+    val_index: Option<LabelIndex>,
+    /// Out-of-memory back-offs so far.
+    back_offs: usize,
+    /// Batches of the current epoch the next [`Trainer::train_epoch`] skips (after [`Trainer::set_batch`]).
+    skip_batches: usize,
+}
+
+/// Out-of-memory back-offs (each halving the micro-batch) before a run gives up.
+pub const MAX_BACK_OFFS: usize = 3;
+
+/// Running sums of an epoch, kept across an out-of-memory back-off.
+#[derive(Debug, Default)]
+struct EpochSums {
+    losses: [f64; 3],
+    batches: usize,
+    images: usize,
 }
 
 /// The dataset pieces a run needs.
@@ -138,8 +165,10 @@ struct DataParts {
 
 impl<B: AutodiffBackend> Trainer<B> {
     /// Sets a run up (or resumes one when `args.resume` is on): dataset index and image
-    /// cache, model, optimizer, EMA, schedules, loaders and the run folder.
+    /// cache, model, optimizer, EMA, schedules, loaders and the run folder. Caps the process's
+    /// malloc arenas first ([`yolo_memory::process::limit_malloc_arenas`]) so host RSS stays flat.
     pub fn new(args: TrainArgs, device: B::Device, memory: MemoryProbe, verbosity: Verbosity) -> Result<Self, TrainError> {
+        yolo_memory::process::limit_malloc_arenas(yolo_memory::process::TRAIN_MALLOC_ARENAS);
         let resume = resume_checkpoint(&args)?;
         let args = match &resume {
             Some((_, ckpt)) => resumed_args(&ckpt.state.args, &args),
@@ -171,28 +200,12 @@ impl<B: AutodiffBackend> Trainer<B> {
         let iterations = optimizer_iterations(data.train_len, batch, args.nbs, args.epochs);
         let choice = args.optimizer_args().resolve(nc, iterations);
         let optimizer = YoloOptimizer::new(&model, &choice, weight_decay, &frozen);
-        let loader_cfg = LoaderConfig {
-            rect: args.rect,
-            shuffle: !args.rect,
-            start_epoch: resume.as_ref().map_or(0, |(_, c)| c.state.epoch + 1),
-            ..LoaderConfig::train(imgsz, batch, args.workers, args.seed)
-        };
+        let start_epoch = resume.as_ref().map_or(0, |(_, c)| c.state.epoch + 1);
         let train_transform = TrainTransform::new(&args.augment, imgsz, args.rect).map_err(|e| TrainError::Config(e.to_string()))?;
-        let loader = Loader::new(data.source, Arc::new(train_transform.clone()), loader_cfg);
+        let loader_cfg = train_loader_config(&args, batch, start_epoch);
+        let loader = Loader::new(Arc::clone(&data.source), Arc::new(train_transform.clone()), loader_cfg);
         let nb = loader.batches_per_epoch();
-        let valset = data.val_index.map(|index| {
-            let cfg = ValConfig {
-                imgsz,
-                batch: args.val_batch.unwrap_or(2 * batch),
-                rect: true,
-                conf: args.conf.unwrap_or(0.001),
-                iou: args.iou,
-                max_det: args.max_det,
-                single_cls: args.single_cls,
-                workers: args.workers,
-            };
-            ValSet::new(&index, data.names.clone(), cfg)
-        });
+        let valset = data.val_index.as_ref().map(|index| ValSet::new(index, data.names.clone(), val_config(&args, batch)));
         let warmup = Warmup {
             nw: warmup_iters(args.warmup_epochs, nb),
             nbs: args.nbs,
@@ -242,6 +255,10 @@ impl<B: AutodiffBackend> Trainer<B> {
             best_epoch: None,
             results: Vec::new(),
             train_labels: data.train_labels,
+            source: data.source,
+            val_index: data.val_index,
+            back_offs: 0,
+            skip_batches: 0,
         };
         if let Some((path, ckpt)) = resume {
             trainer.restore(&path, &ckpt)?;
@@ -282,7 +299,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         self.model = freeze(model, |name| frozen.iter().any(|p| name.contains(p.as_str())));
         let (ema, _) = load_state_dict(self.model.valid(), &ckpt.ema(), &file, LoadMode::Strict)?;
         self.ema = ModelEma::resume(ema, ckpt.state.ema_updates);
-        let choice = self.optimizer.choice().clone();
+        let choice = *self.optimizer.choice();
         let wd = self.optimizer.groups().iter().map(|g| g.hyper.weight_decay).fold(0.0, f64::max);
         self.optimizer = YoloOptimizer::new(&self.model, &choice, wd, &frozen);
         self.optimizer
@@ -368,32 +385,131 @@ impl<B: AutodiffBackend> Trainer<B> {
         Ok(())
     }
 
-    /// One epoch over the loader; returns the mean train losses.
+    /// One epoch over the loader; returns the mean train losses. A step that runs out of device
+    /// memory halves the micro-batch (at most [`MAX_BACK_OFFS`] times, see [`Self::set_batch`])
+    /// and the epoch continues from the first image not yet trained.
     pub fn train_epoch(&mut self, epoch: usize) -> Result<Losses, TrainError> {
         self.schedule.apply(epoch, &mut self.optimizer);
+        let mut sums = EpochSums::default();
+        loop {
+            match self.train_batches(epoch, &mut sums) {
+                Err(TrainError::OutOfMemory { batch, message }) if batch > 1 && self.back_offs < MAX_BACK_OFFS => {
+                    self.back_offs += 1;
+                    if self.verbosity.is_on() {
+                        eprintln!(
+                            "WARNING: out of memory at batch {batch} ({message}); continuing epoch {} at batch {} from image {}",
+                            epoch + 1,
+                            batch / 2,
+                            sums.images
+                        );
+                    }
+                    B::memory_cleanup(&self.device);
+                    self.set_batch(batch / 2, epoch, sums.images);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn train_batches(&mut self, epoch: usize, sums: &mut EpochSums) -> Result<Losses, TrainError> {
         let nb = self.loader.batches_per_epoch();
         let mut bar = EpochBar::new(self.verbosity, epoch, self.args.epochs, nb);
-        let mut sums = [0f64; 3];
-        let mut seen = 0usize;
-        for i in 0..nb {
+        let first = std::mem::take(&mut self.skip_batches);
+        for _ in 0..first {
+            self.loader.next_batch()?;
+        }
+        for i in first..nb {
             let Some(batch) = self.loader.next_batch()? else { break };
             let ni = (i + nb * epoch) as i64;
             if epoch == 0 && i < 3 && self.args.plots {
                 self.plot_batch(&batch, i);
             }
-            let report = self.train_step(&batch, ni)?;
+            let report = self.guarded_step(&batch, ni)?;
             let (instances, width) = (report.instances, batch.shape.1);
+            sums.images += batch.len();
             self.loader.recycle(batch);
-            for (s, l) in sums.iter_mut().zip(report.losses) {
+            for (s, l) in sums.losses.iter_mut().zip(report.losses) {
                 *s += f64::from(l);
             }
-            seen += 1;
-            let mean = sums.map(|s| (s / seen as f64) as f32);
+            sums.batches += 1;
+            let mean = sums.losses.map(|s| (s / sums.batches as f64) as f32);
             bar.update(i + 1, mean, instances, width, self.memory_line());
         }
         let _ = self.loader.next_batch()?; // end-of-epoch marker: the next call starts the next epoch
         bar.finish();
-        Ok(sums.map(|s| (s / seen.max(1) as f64) as f32))
+        Ok(sums.losses.map(|s| (s / sums.batches.max(1) as f64) as f32))
+    }
+
+    /// [`Self::train_step`], with a backend panic that reports an out-of-memory turned into
+    /// [`TrainError::OutOfMemory`] (other panics continue).
+    fn guarded_step(&mut self, batch: &Batch, ni: i64) -> Result<StepReport, TrainError> {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.train_step(batch, ni))) {
+            Ok(report) => report,
+            Err(payload) => {
+                let message = payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                if !yolo_memory::is_out_of_memory(&message) {
+                    std::panic::resume_unwind(payload);
+                }
+                Err(TrainError::OutOfMemory { batch: self.batch, message })
+            }
+        }
+    }
+
+    /// Changes the micro-batch mid-run and rebuilds everything that depends on it: the train
+    /// loader (the next [`Self::train_epoch`] of `epoch` starts at image `images_done`, rounded
+    /// down to a whole batch), the validation loader, the
+    /// accumulation (explicit `accumulate` scales so the effective batch stays), the scaled weight
+    /// decay, the warm-up length and the global batch index of the last optimizer step.
+    pub fn set_batch(&mut self, batch: usize, epoch: usize, images_done: usize) {
+        let (old, nb_old) = (self.batch, self.loader.batches_per_epoch());
+        self.batch = batch;
+        self.args.batch = crate::args::BatchArg::Fixed(batch);
+        self.args.accumulate = self.args.accumulate.map(|a| (a * old).div_ceil(batch).max(1));
+        self.args.val_batch = self.args.val_batch.map(|v| v.min(2 * batch));
+        self.nominal_accumulate = self.args.accumulate.unwrap_or_else(|| nominal_accumulate(self.args.nbs, batch)).max(1);
+        let wd = scaled_weight_decay(self.args.weight_decay, batch, self.nominal_accumulate, self.args.nbs);
+        for g in self.optimizer.groups_mut().iter_mut().filter(|g| g.hyper.group == crate::optim::GroupKind::Weight) {
+            g.hyper.weight_decay = wd;
+        }
+        let cfg = train_loader_config(&self.args, batch, epoch);
+        self.loader = Loader::new(Arc::clone(&self.source), Arc::new(self.train_transform.clone()), cfg);
+        if self.close_mosaic_epoch().is_some_and(|e| epoch >= e) {
+            self.close_mosaic(epoch);
+        }
+        self.skip_batches = images_done / batch;
+        let nb = self.loader.batches_per_epoch();
+        self.warmup = Warmup { nw: warmup_iters(self.args.warmup_epochs, nb), batch, ..self.warmup };
+        if self.last_opt_step >= 0 {
+            let (e, i) = (self.last_opt_step as usize / nb_old, self.last_opt_step as usize % nb_old);
+            self.last_opt_step = (e * nb + i * old / batch) as i64;
+        }
+        if let Some(index) = &self.val_index {
+            self.valset = Some(ValSet::new(index, self.names.clone(), val_config(&self.args, batch)));
+        }
+    }
+
+    /// Micro-batch now.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Micro-batches per optimizer step now (outside warm-up).
+    pub fn accumulate(&self) -> usize {
+        self.nominal_accumulate
+    }
+
+    /// Warm-up settings now.
+    pub fn warmup(&self) -> &Warmup {
+        &self.warmup
+    }
+
+    /// Validation images per batch now.
+    pub fn val_batch(&self) -> usize {
+        val_config(&self.args, self.batch).batch
     }
 
     /// Forward, loss, backward and (every `accumulate` batches) an optimizer step on one batch.
@@ -521,6 +637,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         results::write_csv(&csv, &self.results).map_err(io_err(&csv))?;
         if self.args.plots
             && let Err(e) = results::plot(&self.dir.join("results.png"), &self.results)
+                .and_then(|()| crate::memory_log::memory_png(&self.dir, &self.results))
         {
             eprintln!("WARNING: {e}");
         }
@@ -539,7 +656,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         if fitness.is_some() && self.best_epoch == Some(epoch) {
             save_weights_only(&weights.join("best.safetensors"), self.ema.model(), &state)?;
         }
-        if self.args.save_period > 0 && (epoch + 1) % self.args.save_period as usize == 0 {
+        if self.args.save_period > 0 && (epoch + 1).is_multiple_of(self.args.save_period as usize) {
             save_weights_only(&weights.join(format!("epoch{}.safetensors", epoch + 1)), self.ema.model(), &state)?;
         }
         Ok(())
@@ -612,6 +729,31 @@ impl<B: AutodiffBackend> Trainer<B> {
     }
 }
 
+/// The training loader's settings at micro-batch `batch`, first epoch `start_epoch`.
+fn train_loader_config(args: &TrainArgs, batch: usize, start_epoch: usize) -> LoaderConfig {
+    LoaderConfig {
+        rect: args.rect,
+        shuffle: !args.rect,
+        start_epoch,
+        ..LoaderConfig::train(args.imgsz_checked(), batch, args.loader_workers(), args.seed)
+    }
+}
+
+/// Validation settings for training micro-batch `batch` (`val_batch`, default 2 × batch).
+fn val_config(args: &TrainArgs, batch: usize) -> ValConfig {
+    ValConfig {
+        imgsz: args.imgsz_checked(),
+        batch: args.val_batch.unwrap_or(2 * batch),
+        rect: true,
+        conf: args.conf.unwrap_or(0.001),
+        iou: args.iou,
+        max_det: args.max_det,
+        single_cls: args.single_cls,
+        workers: args.loader_workers(),
+        shape_buckets: crate::validate::shape_buckets_for(&args.device),
+    }
+}
+
 /// Serialises seeding and initialisation: the backend RNG is process-wide, so two runs
 /// building models at once (parallel tests, several trainers) would otherwise interleave draws.
 static INIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -653,14 +795,14 @@ fn load_data(args: &TrainArgs, imgsz: u32, verbosity: Verbosity) -> Result<DataP
     let opts = IndexOptions {
         single_cls: args.single_cls,
         fraction: args.fraction,
-        workers: args.workers,
+        workers: args.loader_workers(),
         verbose: verbosity.is_on(),
         ..Default::default()
     };
     let train_index = LabelIndex::load(&data, Split::Train, &opts)?;
     let val_index = LabelIndex::load(&data, Split::Val, &IndexOptions { fraction: 1.0, ..opts.clone() })?;
     let cache = args.cache_mode().map_err(TrainError::Config)?;
-    let cache_opts = CacheOptions { workers: args.workers, verbose: verbosity.is_on(), ..CacheOptions::new(imgsz, cache) };
+    let cache_opts = CacheOptions { workers: args.loader_workers(), verbose: verbosity.is_on(), ..CacheOptions::new(imgsz, cache) };
     let train_labels = train_index
         .images
         .iter()

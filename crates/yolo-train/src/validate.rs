@@ -9,11 +9,23 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use yolo_data::image_cache::DecodingSource;
-use yolo_data::{Batch, DataError, LabelIndex, Loader, LoaderConfig, LoaderSource, ValTransform};
+use yolo_data::{
+    planned_batches, Batch, DataError, LabelIndex, Loader, LoaderConfig, LoaderSource, ValTransform, RECT_BUCKET_PX,
+};
 use yolo_metrics::{non_max_suppression, xywh_to_xyxy, DetMetrics, NmsConfig, ValStats};
 use yolo_model::Yolo;
 
+use crate::device::DeviceArg;
 use crate::loss::DetectionLoss;
+
+/// Value of letterbox padding pixels (Ultralytics `LetterBox`), also used for padded batch slots.
+const LETTERBOX_GRAY: u8 = 114;
+
+/// Whether validation on `device` (`cpu`, `wgpu[:N]`, `cuda[:N]`, `N`) bounds its input shapes
+/// ([`ValConfig::shape_buckets`]): on the GPU backends, which compile and tune per shape.
+pub fn shape_buckets_for(device: &str) -> bool {
+    device.parse::<DeviceArg>().is_ok_and(|d| d != DeviceArg::Cpu)
+}
 
 /// Validation settings (Ultralytics names and standalone-`val` defaults).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,11 +47,27 @@ pub struct ValConfig {
     pub single_cls: bool,
     /// Image decoding threads (0 = all cores).
     pub workers: usize,
+    /// Bound the input shapes (GPU runs, where every new shape costs kernel compilation and
+    /// autotuning): rect shapes get their short side rounded up to a multiple of
+    /// [`RECT_BUCKET_PX`] and the last batch is padded to `batch` images (eval-mode outputs are
+    /// per image, so predictions and metrics of the real images are unchanged; the rounding only
+    /// adds letterbox padding). Off: Ultralytics' exact shapes.
+    pub shape_buckets: bool,
 }
 
 impl Default for ValConfig {
     fn default() -> Self {
-        Self { imgsz: 640, batch: 16, rect: true, conf: 0.001, iou: 0.7, max_det: 300, single_cls: false, workers: 0 }
+        Self {
+            imgsz: 640,
+            batch: 16,
+            rect: true,
+            conf: 0.001,
+            iou: 0.7,
+            max_det: 300,
+            single_cls: false,
+            workers: 0,
+            shape_buckets: false,
+        }
     }
 }
 
@@ -118,14 +146,35 @@ impl ValSet {
         &self.names
     }
 
-    fn loader(&self) -> Loader {
-        let cfg = LoaderConfig {
+    fn loader_config(&self) -> LoaderConfig {
+        LoaderConfig {
             rect: self.cfg.rect,
             workers: self.cfg.workers,
             prefetch: self.cfg.workers.max(1),
+            rect_bucket: if self.cfg.shape_buckets { RECT_BUCKET_PX } else { 0 },
             ..LoaderConfig::val(self.cfg.imgsz, self.cfg.batch.max(1), self.cfg.workers)
-        };
-        Loader::new(Arc::clone(&self.source), Arc::new(ValTransform::new(self.cfg.imgsz)), cfg)
+        }
+    }
+
+    fn loader(&self) -> Loader {
+        Loader::new(Arc::clone(&self.source), Arc::new(ValTransform::new(self.cfg.imgsz)), self.loader_config())
+    }
+
+    /// The distinct model inputs of a run, `(images in the batch, (h, w) px)`: what the model
+    /// sees (padded batches included) and the real image count the loss sees.
+    pub fn input_shapes(&self) -> Vec<ValShape> {
+        let mut shapes: Vec<ValShape> = planned_batches(self.source.as_ref(), &self.loader_config())
+            .into_iter()
+            .map(|(images, (h, w))| ValShape { images, model_batch: self.model_batch(images), h, w })
+            .collect();
+        shapes.sort_unstable();
+        shapes.dedup();
+        shapes
+    }
+
+    /// Images per forward pass for a batch of `images`.
+    fn model_batch(&self, images: usize) -> usize {
+        if self.cfg.shape_buckets { images.max(self.cfg.batch) } else { images }
     }
 
     /// Runs the model over every batch. With `loss`, also computes the validation losses on the
@@ -149,14 +198,14 @@ impl ValSet {
         while let Some(batch) = loader.next_batch()? {
             let t1 = Instant::now();
             let (n, (h, w)) = (batch.len(), (batch.shape.0 as usize, batch.shape.1 as usize));
-            let pixels: Vec<f32> = batch.images.iter().map(|&v| f32::from(v) / 255.0).collect();
-            let x = Tensor::<B, 4>::from_data(TensorData::new(pixels, [n, 3, h, w]), device);
+            let x = batch_input::<B>(&batch.images, [self.model_batch(n), 3, h, w], device);
             let maps = model.forward_train(x);
             let decoded = model.layer23.decode(maps.clone());
             let pred = decoded.into_data().convert::<f32>().into_vec::<f32>().unwrap_or_default();
+            let pred = &pred[..pred.len() / self.model_batch(n) * n];
             let t2 = Instant::now();
             if let Some(criterion) = loss {
-                let out = criterion.forward(maps, &batch.labels);
+                let out = criterion.forward(maps.map(|m| first_images(m, n)), &batch.labels);
                 loss_sum[0] += out.box_loss;
                 loss_sum[1] += out.cls_loss;
                 loss_sum[2] += out.dfl_loss;
@@ -186,6 +235,33 @@ impl ValSet {
         let metrics = stats.finish(&self.names);
         Ok(ValOutput { metrics, stats, loss, speed })
     }
+}
+
+/// One distinct validation input: `images` real images run as a batch of `model_batch` at `h × w` px.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ValShape {
+    /// Real images (what the loss sees).
+    pub images: usize,
+    /// Batch the model runs (≥ `images` when the last batch is padded).
+    pub model_batch: usize,
+    /// Height, px.
+    pub h: u32,
+    /// Width, px.
+    pub w: u32,
+}
+
+/// `u8` CHW images → `[n, 3, h, w]` in 0..1; images missing from `pixels` are letterbox gray.
+pub fn batch_input<B: Backend>(pixels: &[u8], shape: [usize; 4], device: &B::Device) -> Tensor<B, 4> {
+    let total = shape.iter().product::<usize>();
+    let gray = f32::from(LETTERBOX_GRAY) / 255.0;
+    let mut data: Vec<f32> = pixels.iter().map(|&v| f32::from(v) / 255.0).collect();
+    data.resize(total, gray);
+    Tensor::from_data(TensorData::new(data, shape), device)
+}
+
+/// The first `n` images of a `[B, …]` map (the whole map when `B = n`).
+fn first_images<B: Backend>(m: Tensor<B, 4>, n: usize) -> Tensor<B, 4> {
+    if m.dims()[0] == n { m } else { m.narrow(0, 0, n) }
 }
 
 /// Ground truth per image of a batch as Ultralytics' validator sees it: normalised boxes times

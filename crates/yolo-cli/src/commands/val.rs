@@ -89,10 +89,10 @@ impl BackendJob for ValArgs {
         bar.finish_and_clear();
         let dir = increment_run_dir(&self.project, &self.name, self.exist_ok).map_err(|e| CliError::io(&self.project, e))?;
         print_results(&out, set.names());
-        if self.plots {
-            if let Err(e) = validation_curves(&out.metrics, set.names(), &dir) {
-                eprintln!("WARNING: {e}");
-            }
+        if self.plots
+            && let Err(e) = validation_curves(&out.metrics, set.names(), &dir)
+        {
+            eprintln!("WARNING: {e}");
         }
         let report = MetricsReport::new(&out, set.names(), meta.source.clone());
         let path = dir.join("metrics.json");

@@ -119,10 +119,12 @@ impl DetectionLoss {
         } else {
             let flat = pred.reshape([bsz * no * a_total]);
             let base = |f: &FgAnchor| f.batch * no * a_total + f.anchor;
-            let weight = Tensor::<B, 1>::from_data(
-                TensorData::new(fg.iter().map(|f| f.weight).collect::<Vec<f32>>(), [nf]),
-                &device,
-            );
+            // Rows padded to a bucket by repeating the first foreground anchor with weight 0:
+            // finite values that add exact zeros to every sum and gradient.
+            let nf = gather_bucket(fg.len());
+            let fg: Vec<&FgAnchor> = fg.iter().chain(std::iter::repeat_n(&fg[0], nf - fg.len())).collect();
+            let weights = fg.iter().enumerate().map(|(i, f)| if i < assignment.fg.len() { f.weight } else { 0.0 });
+            let weight = Tensor::<B, 1>::from_data(TensorData::new(weights.collect::<Vec<f32>>(), [nf]), &device);
 
             let cls_idx: Vec<i64> = fg.iter().map(|f| (base(f) + (reg4 + f.cls) * a_total) as i64).collect();
             let x_fg = flat.clone().select(0, index_tensor::<B>(cls_idx, &device));
@@ -139,7 +141,7 @@ impl DetectionLoss {
             let mut anchor_xy = Vec::with_capacity(nf * 2);
             let mut target = Vec::with_capacity(nf * 4);
             let mut target_ltrb = Vec::with_capacity(nf);
-            for f in fg {
+            for f in &fg {
                 let (ax, ay, s) = grid.point_grid(f.anchor);
                 let t = f.target_xyxy.map(|v| v / s); // `target_bboxes /= stride_tensor`
                 anchor_xy.extend([ax, ay]);
@@ -267,17 +269,30 @@ impl DetectionLoss {
 
         let flat = pred.reshape([bsz * no * a_total]);
         assign(&self.cfg.assigner(), grid, gts, &boxes, |keys| {
-            let idx: Vec<i64> = keys
+            // Padded to a bucket with index 0; the tail is dropped after the read.
+            let mut idx: Vec<i64> = keys
                 .iter()
                 .map(|k| ((k.batch as usize * no + reg4 + k.cls as usize) * a_total + k.anchor as usize) as i64)
                 .collect();
+            idx.resize(gather_bucket(keys.len()), 0);
             flat.clone()
                 .select(0, index_tensor::<B>(idx, &device))
                 .into_data()
                 .iter::<f32>()
+                .take(keys.len())
                 .collect()
         })
     }
+}
+
+/// Shortest padded length of the loss's variable-size gathers.
+const MIN_GATHER_BUCKET: usize = 64;
+
+/// Length a variable-size gather of `n` rows (candidate pairs, foreground anchors) is padded to:
+/// the next power of two, at least [`MIN_GATHER_BUCKET`]. Their kernels then see O(log n)
+/// distinct shapes per run, so GPU backends compile and tune them a bounded number of times.
+pub fn gather_bucket(n: usize) -> usize {
+    n.max(MIN_GATHER_BUCKET).next_power_of_two()
 }
 
 /// Numerically stable `softplus(x) = ln(1 + eˣ) = max(x, 0) + ln(1 + e^{−|x|})` (gradient `sigmoid(x)`).
@@ -288,4 +303,17 @@ fn softplus<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
 fn index_tensor<B: Backend>(idx: Vec<i64>, device: &B::Device) -> Tensor<B, 1, Int> {
     let n = idx.len();
     Tensor::from_data(TensorData::new(idx, [n]), device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gathers_take_power_of_two_buckets() {
+        let buckets: Vec<usize> = [0, 1, 64, 65, 356, 4096, 4097].into_iter().map(gather_bucket).collect();
+        assert_eq!(buckets, vec![64, 64, 64, 128, 512, 4096, 8192]);
+        let distinct: std::collections::BTreeSet<usize> = (0..10_000).map(gather_bucket).collect();
+        assert_eq!(distinct.len(), 9, "F up to 10k takes 9 shapes (64 … 16384)");
+    }
 }
