@@ -327,7 +327,9 @@ impl fmt::Display for Plan {
         row(f, "loader workers", h.workers, "scratch")?;
         row(f, "label index", h.labels, "")?;
         row(f, "checkpoint copies", h.checkpoint, "while saving")?;
-        row(f, "device on host", h.device, "CPU backend")?;
+        if h.device > 0 {
+            row(f, "tensors on host", h.device, "CPU backend: the device is the host")?;
+        }
         row(f, "host total", h.total, "")?;
         if let Some(b) = self.host_budget {
             row(f, "host budget", b, "")?;

@@ -33,6 +33,26 @@ fn field_kib(text: &str, key: &str) -> Option<u64> {
     line[key.len()..].trim().trim_end_matches("kB").trim().parse().ok()
 }
 
+/// Bytes the C allocator has handed out and not yet got back, over every arena plus its
+/// directly mapped blocks (glibc `mallinfo2`: `uordblks + hblkhd`), and the bytes it holds from
+/// the system (`arena + hblkhd`). On the CPU backend tensors live on this heap, so this is the
+/// CPU's "device memory in use / reserved". `None` on other C libraries.
+pub fn heap_bytes() -> Option<(u64, u64)> {
+    heap_info()
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn heap_info() -> Option<(u64, u64)> {
+    // SAFETY: mallinfo2 only reads the allocator's counters.
+    let m = unsafe { libc::mallinfo2() };
+    Some(((m.uordblks + m.hblkhd) as u64, (m.arena + m.hblkhd) as u64))
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn heap_info() -> Option<(u64, u64)> {
+    None
+}
+
 /// Malloc arenas a training process keeps (see [`limit_malloc_arenas`]).
 pub const TRAIN_MALLOC_ARENAS: i32 = 2;
 
@@ -79,5 +99,13 @@ mod tests {
         assert!(peak_rss_bytes().unwrap() >= after);
         assert!(total_ram().unwrap() >= available_ram().unwrap());
         drop(block);
+        // One test, not two: the counters are process-wide and tests run on parallel threads.
+        let (before, _) = heap_bytes().expect("glibc");
+        let block = vec![1u8; 32 << 20];
+        let (during, reserved) = heap_bytes().unwrap();
+        assert!(during >= before + (32 << 20) - (1 << 20), "{before} → {during}");
+        assert!(reserved >= during);
+        drop(block);
+        assert!(heap_bytes().unwrap().0 + (16 << 20) < during);
     }
 }

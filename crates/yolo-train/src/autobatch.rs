@@ -82,11 +82,8 @@ pub fn measure_step<B: AutodiffBackend>(p: &ProbeSpec, device: &B::Device, memor
     let outcome = catch_unwind(AssertUnwindSafe(|| run_probe::<B>(p, device, memory)));
     B::memory_cleanup(device);
     outcome.map_err(|payload| {
-        payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "a probe step panicked".into())
+        let message = crate::device::panic_message(payload.as_ref());
+        if message.is_empty() { "a probe step panicked".into() } else { message }
     })
 }
 
@@ -232,7 +229,7 @@ pub fn plan_with_probes<B: AutodiffBackend>(
         if current.checkpointing != Checkpointing::None || cal.probes.iter().any(|p| p.batch == batch) {
             break;
         }
-        let predicted = estimate(&req.estimate_config(batch, 1, Checkpointing::None)).required();
+        let predicted = estimate(&probe_config(req, batch, Checkpointing::None)).required();
         let spec = ProbeSpec { spec: req.spec, shape: StepShape::square(batch, req.imgsz), boxes: req.max_boxes(), steps: 1 };
         let outcome = match measure_step::<B>(&spec, device, memory) {
             Ok(m) => ProbeOutcome::Measured { reserved: m.reserved, in_use_after_forward: m.after_forward, baseline: m.baseline },
@@ -246,6 +243,12 @@ pub fn plan_with_probes<B: AutodiffBackend>(
         current = plan(req, &cal)?;
     }
     Ok((current, cal))
+}
+
+/// The estimate of what a probe runs: one [`TrainStep`] at `batch` (no accumulated gradient
+/// sum), validation at one image, so that predicted and measured compare like for like.
+pub fn probe_config(req: &PlanRequest, batch: u64, checkpointing: Checkpointing) -> yolo_memory::EstimateConfig {
+    yolo_memory::EstimateConfig { accumulate: 1, ..req.estimate_config(batch, 1, checkpointing) }
 }
 
 fn describe(outcome: &ProbeOutcome) -> String {

@@ -85,6 +85,24 @@ pub fn no_memory_probe() -> MemoryProbe {
     std::sync::Arc::new(|| None)
 }
 
+/// The message of a caught panic (`panic!` with a string or a format), empty for other payloads.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+/// The CPU backend's "device" memory: the C heap its tensors live on
+/// ([`yolo_memory::process::heap_bytes`]; in use = allocated, reserved = held from the system).
+/// For measurements only: the planner does not probe the CPU (its budget is the host's RAM).
+pub fn heap_memory_probe() -> MemoryProbe {
+    std::sync::Arc::new(|| {
+        yolo_memory::process::heap_bytes().map(|(in_use, reserved)| DeviceMemory { in_use, reserved })
+    })
+}
+
 /// Work that is generic over the backend; [`run_on`] picks the backend at run time.
 /// Inference-only jobs use `B::InnerBackend`.
 pub trait BackendJob {

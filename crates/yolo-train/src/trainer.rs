@@ -446,11 +446,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.train_step(batch, ni))) {
             Ok(report) => report,
             Err(payload) => {
-                let message = payload
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
+                let message = crate::device::panic_message(payload.as_ref());
                 if !yolo_memory::is_out_of_memory(&message) {
                     std::panic::resume_unwind(payload);
                 }
@@ -572,13 +568,39 @@ impl<B: AutodiffBackend> Trainer<B> {
         Ok(patience_hit)
     }
 
-    fn validate(&self) -> Result<Option<ValOutput>, TrainError> {
-        let Some(set) = self.valset.as_ref() else { return Ok(None) };
-        let out = set.run(self.ema.model(), Some(&self.criterion), &self.device, |_, _| {})?;
-        if self.verbosity.is_on() {
-            println!("{}", yolo_metrics::summary_table(&out.metrics, set.names()));
+    /// Validates the EMA model. A batch that runs out of device memory halves the validation
+    /// batch (down to 1) and validation starts again, instead of ending the run (Ultralytics
+    /// #26290: its OOM rescue covers training only).
+    fn validate(&mut self) -> Result<Option<ValOutput>, TrainError> {
+        loop {
+            let Some(set) = self.valset.as_ref() else { return Ok(None) };
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                set.run(self.ema.model(), Some(&self.criterion), &self.device, |_, _| {})
+            }));
+            let payload = match run {
+                Ok(out) => {
+                    let out = out?;
+                    if self.verbosity.is_on() {
+                        println!("{}", yolo_metrics::summary_table(&out.metrics, set.names()));
+                    }
+                    return Ok(Some(out));
+                }
+                Err(payload) => payload,
+            };
+            let message = crate::device::panic_message(payload.as_ref());
+            let val_batch = self.val_batch();
+            if !yolo_memory::is_out_of_memory(&message) || val_batch <= 1 {
+                std::panic::resume_unwind(payload);
+            }
+            if self.verbosity.is_on() {
+                eprintln!("WARNING: out of memory in validation at batch {val_batch} ({message}); validating at batch {}", val_batch / 2);
+            }
+            B::memory_cleanup(&self.device);
+            self.args.val_batch = Some(val_batch / 2);
+            if let Some(index) = &self.val_index {
+                self.valset = Some(ValSet::new(index, self.names.clone(), val_config(&self.args, self.batch)));
+            }
         }
-        Ok(Some(out))
     }
 
     fn results_row(&self, epoch: usize, elapsed: f64, train: Losses, val: Option<&ValOutput>) -> Row {

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use yolo_memory::units::gib;
 use yolo_memory::{estimate, Checkpointing, DeviceEstimate, Plan, PlanRequest, StepShape};
 use yolo_train::args::TrainArgs;
-use yolo_train::autobatch::{apply_plan, fused_bn, measure_step, plan_request, plan_with_probes, ProbeSpec, StepMemory};
-use yolo_train::device::{device_limits, run_on, BackendJob, DeviceArg, MemoryProbe};
+use yolo_train::autobatch::{apply_plan, fused_bn, measure_step, plan_request, plan_with_probes, probe_config, ProbeSpec, StepMemory};
+use yolo_train::device::{device_limits, heap_memory_probe, run_on, BackendJob, DeviceArg, MemoryProbe};
 
 use crate::error::CliError;
 
@@ -26,13 +26,16 @@ pub struct PlanArgs {
     pub measure: Vec<u64>,
     /// Measured steps per batch (after one warm-up step).
     pub steps: usize,
+    /// Correct the plan with probes of real steps where the device reports memory (false: the
+    /// estimate alone, no step runs).
+    pub probe: bool,
     /// Write the plan and the measurements here as JSON.
     pub json: Option<PathBuf>,
 }
 
 impl Default for PlanArgs {
     fn default() -> Self {
-        Self { train: TrainArgs { batch: yolo_train::args::BatchArg::Auto(-1.0), ..TrainArgs::default() }, measure: Vec::new(), steps: 1, json: None }
+        Self { train: TrainArgs { batch: yolo_train::args::BatchArg::Auto(-1.0), ..TrainArgs::default() }, measure: Vec::new(), steps: 1, probe: true, json: None }
     }
 }
 
@@ -76,10 +79,17 @@ impl BackendJob for PlanArgs {
     fn run<B: AutodiffBackend>(self, device: B::Device, memory: MemoryProbe) -> Self::Output {
         let arg: DeviceArg = self.train.device.parse()?;
         let req = request::<B>(&self.train, arg)?;
-        let (plan, calibration) = plan_with_probes::<B>(&req, &device, &memory, true).map_err(other)?;
+        let (plan, calibration) = if self.probe {
+            plan_with_probes::<B>(&req, &device, &memory, true).map_err(other)?
+        } else {
+            let cal = yolo_memory::Calibration::default();
+            (yolo_memory::plan(&req, &cal).map_err(other)?, cal)
+        };
         println!("{plan}");
         let ckpt = if self.train.checkpointing == Some(true) { Checkpointing::Balanced } else { Checkpointing::None };
-        let measured = self.measure.iter().map(|&b| measure::<B>(&req, b, ckpt, self.steps, &device, &memory)).collect::<Result<Vec<_>, _>>()?;
+        // On the CPU the tensors live on the C heap: measure that.
+        let meter = if arg == DeviceArg::Cpu { heap_memory_probe() } else { memory };
+        let measured = self.measure.iter().map(|&b| measure::<B>(&req, b, ckpt, self.steps, &device, &meter)).collect::<Result<Vec<_>, _>>()?;
         if !measured.is_empty() {
             print!("{}", table(&self.train, arg, &measured));
         }
@@ -109,7 +119,7 @@ fn measure<B: AutodiffBackend>(
     device: &B::Device,
     memory: &MemoryProbe,
 ) -> Result<Measured, CliError> {
-    let predicted = estimate(&req.estimate_config(batch, 1, ckpt));
+    let predicted = estimate(&probe_config(req, batch, ckpt));
     let probe = ProbeSpec { spec: req.spec, shape: StepShape::square(batch, req.imgsz), boxes: req.max_boxes(), steps: steps.max(1) };
     let measured = measure_step::<B>(&probe, device, memory).map_err(|m| CliError::Other(format!("batch {batch}: {m}")))?;
     Ok(Measured { batch, predicted, measured })
@@ -122,29 +132,23 @@ fn error_pct(predicted: u64, measured: u64) -> f64 {
 /// Predicted against measured, one row per batch: kept at the end of the forward, and reserved.
 fn table(args: &TrainArgs, device: DeviceArg, rows: &[Measured]) -> String {
     let mut s = format!(
-        "\n{:<8} {:<8} {:>5} {:>5} | {:>10} {:>10} {:>7} | {:>10} {:>10} {:>7} | {:>8} {:>8}\n",
-        "device", "model", "imgsz", "batch", "kept pred", "kept meas", "err %", "res pred", "res meas", "err %", "first s", "step s"
+        "\n{:<8} {:<8} {:>5} {:>5} | {:>9} {:>9} {:>7} | {:>9} {:>9} {:>7} | {:>9} {:>9} {:>7} | {:>8} {:>8}\n",
+        "device", "model", "imgsz", "batch", "kept pred", "kept meas", "err %", "peak pred", "peak meas", "err %", "res pred", "res meas", "err %", "first s", "step s"
     );
     for r in rows {
-        let (kp, km) = (r.predicted_kept(), r.measured_kept());
-        let (rp, rm) = (r.predicted.required(), r.measured.reserved);
-        s += &format!(
-            "{:<8} {:<8} {:>5} {:>5} | {:>10.3} {:>10.3} {:>+7.1} | {:>10.3} {:>10.3} {:>+7.1} | {:>8.1} {:>8.2}\n",
-            device.to_string(),
-            args.model,
-            args.imgsz_checked(),
-            r.batch,
-            gib(kp),
-            gib(km),
-            error_pct(kp, km),
-            gib(rp),
-            gib(rm),
-            error_pct(rp, rm),
-            r.measured.first_step_s,
-            r.measured.step_s
-        );
+        let cols = [
+            (r.predicted_kept(), r.measured_kept()),
+            (r.predicted.train_peak, r.measured.after_forward.max(r.measured.after_backward)),
+            (r.predicted.required(), r.measured.reserved),
+        ];
+        s += &format!("{:<8} {:<8} {:>5} {:>5}", device.to_string(), args.model, args.imgsz_checked(), r.batch);
+        for (p, m) in cols {
+            s += &format!(" | {:>9.3} {:>9.3} {:>+7.1}", gib(p), gib(m), error_pct(p, m));
+        }
+        s += &format!(" | {:>8.1} {:>8.2}\n", r.measured.first_step_s, r.measured.step_s);
     }
-    s + "(GiB; kept = in use at the end of the forward above model + EMA + optimizer; res = pool reserved after the steps)\n"
+    s + "(GiB. kept: in use at the end of the forward above model + EMA + optimizer; peak: in use at the end of the\n\
+         forward or the backward, whichever is higher; res: held by the pool (on the CPU, by the C heap) after the steps)\n"
 }
 
 /// For `yolo train`: with `batch=-1` or a fraction, plans the run on `device` (probing where the
