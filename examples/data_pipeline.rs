@@ -31,7 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ours = cache_bytes(&index, imgsz);
     let theirs = npy_bytes(&index);
     println!(
-        "image cache at {imgsz}: {:.1} MiB (long side {imgsz}, u8, one file) vs Ultralytics .npy {:.1} MiB (full size, one file per image): {:.2}× its size",
+        "image cache at {imgsz}: {:.1} MiB (long side at most {imgsz}, u8, one file) vs Ultralytics .npy {:.1} MiB (full size, one file per image): {:.2}× its size",
         ours as f64 / f64::from(1 << 20),
         theirs as f64 / f64::from(1 << 20),
         ours as f64 / theirs.max(1) as f64

@@ -1,4 +1,4 @@
-//! Image cache: every image decoded once, resized to long side `imgsz`, packed in one mmap.
+//! Image cache: every image decoded once, shrunk to long side `imgsz` (never enlarged), packed in one mmap.
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -21,7 +21,7 @@ use crate::loader::LoaderSource;
 use crate::sample::{ImageSource, Instances, Sample};
 
 /// Bumped whenever the disk-cache layout or the resize changes.
-const CACHE_VERSION: u32 = 1;
+const CACHE_VERSION: u32 = 2;
 /// First 8 bytes of a disk cache file.
 const MAGIC: &[u8; 8] = b"YOLOIMC\0";
 /// Bytes before the pixels in a disk cache file (magic, header offset and length, padding).
@@ -97,9 +97,9 @@ impl CacheOptions {
 struct Slot {
     /// Byte offset from the start of the pixel data.
     offset: u64,
-    /// Resized width, px.
+    /// Stored width, px (the original's, or the resized one when the original is larger).
     width: u32,
-    /// Resized height, px.
+    /// Stored height, px.
     height: u32,
 }
 
@@ -109,13 +109,24 @@ impl Slot {
     }
 }
 
-/// Slots of every image at long side `imgsz` and their total size in bytes.
+/// Size an image is stored at: shrunk to long side `imgsz` when larger, else as it is. Images
+/// smaller than `imgsz` are enlarged on load instead (the same resize of the same pixels, so
+/// the result is identical), which keeps the cache no larger than the decoded originals.
+fn stored_size(width: u32, height: u32, imgsz: u32) -> (u32, u32) {
+    if width.max(height) > imgsz {
+        long_side_size(width, height, imgsz)
+    } else {
+        (width, height)
+    }
+}
+
+/// Slots of every image at its stored size and their total size in bytes.
 fn plan_slots(images: &[IndexedImage], imgsz: u32) -> (Vec<Slot>, u64) {
     let mut offset = 0u64;
     let slots = images
         .iter()
         .map(|im| {
-            let (width, height) = long_side_size(im.width, im.height, imgsz);
+            let (width, height) = stored_size(im.width, im.height, imgsz);
             let slot = Slot {
                 offset,
                 width,
@@ -128,7 +139,8 @@ fn plan_slots(images: &[IndexedImage], imgsz: u32) -> (Vec<Slot>, u64) {
     (slots, offset)
 }
 
-/// Exact pixel bytes of a cache of `index` at `imgsz`: Σ resized `w · h · 3`.
+/// Exact pixel bytes of a cache of `index` at `imgsz`: Σ stored `w · h · 3` (images larger than
+/// `imgsz` shrunk to long side `imgsz`, smaller ones kept at their size).
 pub fn cache_bytes(index: &LabelIndex, imgsz: u32) -> u64 {
     plan_slots(&index.images, imgsz).1
 }
@@ -161,6 +173,8 @@ pub struct ImageCache {
     bytes: u64,
     mode: CacheMode,
     path: Option<PathBuf>,
+    /// Long side of the images [`ImageSource::load`] returns, px.
+    imgsz: u32,
 }
 
 impl fmt::Debug for ImageCache {
@@ -196,6 +210,7 @@ impl ImageCache {
             bytes,
             mode: CacheMode::Ram,
             path: None,
+            imgsz: opts.imgsz,
         })
     }
 
@@ -221,20 +236,21 @@ impl ImageCache {
                         eprintln!("WARNING: image cache: skipping corrupt image: {msg}");
                     }
                 }
-                Ok(Self::disk(index, slots, errors, map, bytes, path))
+                Ok(Self::disk(index, opts.imgsz, slots, errors, map, bytes, path))
             }
             found => {
                 if let (Err(e), true) = (&found, opts.verbose) {
                     eprintln!("WARNING: {e}; rebuilding it");
                 }
                 let (map, errors) = write_disk(index, opts, path, header)?;
-                Ok(Self::disk(index, slots, errors, map, bytes, path))
+                Ok(Self::disk(index, opts.imgsz, slots, errors, map, bytes, path))
             }
         }
     }
 
     fn disk(
         index: &LabelIndex,
+        imgsz: u32,
         slots: Vec<Slot>,
         errors: Vec<Option<String>>,
         map: Mmap,
@@ -250,10 +266,11 @@ impl ImageCache {
             bytes,
             mode: CacheMode::Disk,
             path: Some(path.to_path_buf()),
+            imgsz,
         }
     }
 
-    /// Pixel bytes held (mapped), Σ `w · h · 3` of the resized images.
+    /// Pixel bytes held (mapped), Σ `w · h · 3` of the stored images.
     pub fn bytes(&self) -> u64 {
         self.bytes
     }
@@ -301,6 +318,12 @@ impl ImageSource for ImageCache {
             width: slot.width,
             height: slot.height,
             data: self.pixels(index).to_vec(),
+        };
+        let (w, h) = long_side_size(slot.width, slot.height, self.imgsz);
+        let image = if (w, h) == (slot.width, slot.height) {
+            image
+        } else {
+            resize_bilinear(&image, w, h)
         };
         Ok(sample(image, &entry.labels))
     }
@@ -457,7 +480,9 @@ fn fill_worker(
 
 /// Decodes one image into `dst`; the message (naming the file) if it cannot.
 fn fill_slot(path: &Path, slot: &Slot, imgsz: u32, dst: &mut [u8]) -> Result<(), String> {
-    let img = load_resized(path, imgsz).map_err(|e| e.to_string())?;
+    let img = decode_image(path).map_err(|e| e.to_string())?;
+    let (w, h) = stored_size(img.width, img.height, imgsz);
+    let img = if (w, h) == (img.width, img.height) { img } else { resize_bilinear(&img, w, h) };
     if (img.width, img.height) != (slot.width, slot.height) {
         return Err(format!(
             "{}: decoded to {}x{} px but the label index expects {}x{} (stale label cache?)",

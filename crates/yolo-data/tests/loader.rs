@@ -282,11 +282,12 @@ fn ram_cache_skips_corrupt_images_and_matches_decoding() {
     assert!(errors[0].contains("im03.jpg"), "{errors:?}");
     let e = cache.load(3).unwrap_err().to_string();
     assert!(e.contains("im03.jpg"), "{e}");
+    // Stored sizes: larger images shrunk to long side 64, the 40×40 one kept as it is.
     let expected: u64 = [
         (64, 48),
         (48, 64),
         (64, 32),
-        (64, 64),
+        (40, 40),
         (64, 39),
         (22, 64),
         (64, 64),
@@ -308,6 +309,23 @@ fn ram_cache_skips_corrupt_images_and_matches_decoding() {
     }
     let batches = run(Arc::new(cache), LoaderConfig::train(64, 4, 3, 2), 2);
     assert!(batches.iter().all(|b| !b.indices.contains(&3)));
+}
+
+#[test]
+fn images_smaller_than_imgsz_are_stored_as_they_are_and_enlarged_on_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let index = dataset(tmp.path());
+    let imgsz = 1 + index.images.iter().map(|im| im.width.max(im.height)).max().unwrap();
+    let cache = ImageCache::build_ram(&index, &quiet_cache(imgsz, CacheMode::Ram)).unwrap();
+    let originals: u64 = index.images.iter().map(|im| u64::from(im.width * im.height) * 3).sum();
+    assert_eq!(cache.bytes(), originals, "no image enlarged in the cache");
+    assert_eq!(yolo_data::image_cache::cache_bytes(&index, imgsz), originals);
+    let decoding = DecodingSource::new(&index, imgsz);
+    for i in 0..index.images.len() {
+        let (got, want) = (cache.load(i).unwrap(), decoding.load(i).unwrap());
+        assert_eq!(got.image.width.max(got.image.height), imgsz, "image {i} enlarged to imgsz");
+        assert_eq!(got, want, "image {i}: the same resize of the same pixels");
+    }
 }
 
 #[test]
