@@ -124,7 +124,8 @@ fn cubecl_probe<R: burn::cubecl::Runtime>(device: R::Device) -> MemoryProbe {
 #[cfg(feature = "flex")]
 pub type CpuBackend = burn::backend::Autodiff<burn::backend::Flex>;
 
-/// Runs `job` on the backend behind `device`.
+/// Runs `job` on the backend behind `device` (on GPU devices after installing our CubeCL
+/// configuration, [`crate::cubecl_config::apply`]: a per-user autotune and kernel cache).
 pub fn run_on<J: BackendJob>(device: DeviceArg, job: J) -> Result<J::Output, DeviceError> {
     run_with::<J, NoCheckpointing>(device, job)
 }
@@ -142,12 +143,14 @@ fn run_with<J: BackendJob, C: CheckpointStrategy>(device: DeviceArg, job: J) -> 
         DeviceArg::Cpu => Ok(job.run::<Autodiff<burn::backend::Flex, C>>(Default::default(), no_memory_probe())),
         #[cfg(feature = "wgpu")]
         DeviceArg::Wgpu(index) => {
+            crate::cubecl_config::apply();
             let dev = wgpu_device(index);
             let probe = cubecl_probe::<burn::cubecl::wgpu::WgpuRuntime>(dev.clone());
             Ok(job.run::<Autodiff<burn::backend::Wgpu, C>>(dev, probe))
         }
         #[cfg(feature = "cuda")]
         DeviceArg::Cuda(index) => {
+            crate::cubecl_config::apply();
             let dev = burn::backend::cuda::CudaDevice::new(index);
             let probe = cubecl_probe::<burn::cubecl::cuda::CudaRuntime>(dev.clone());
             Ok(job.run::<Autodiff<burn::backend::Cuda, C>>(dev, probe))
