@@ -245,10 +245,10 @@ pub fn plan_with_probes<B: AutodiffBackend>(
     Ok((current, cal))
 }
 
-/// The estimate of what a probe runs: one [`TrainStep`] at `batch` (no accumulated gradient
-/// sum), validation at one image, so that predicted and measured compare like for like.
+/// The estimate of what a probe runs: one [`TrainStep`] at `batch` (SGD, no accumulated
+/// gradient sum), validation at one image, so that predicted and measured compare like for like.
 pub fn probe_config(req: &PlanRequest, batch: u64, checkpointing: Checkpointing) -> yolo_memory::EstimateConfig {
-    yolo_memory::EstimateConfig { accumulate: 1, ..req.estimate_config(batch, 1, checkpointing) }
+    yolo_memory::EstimateConfig { accumulate: 1, optimizer: Optimizer::Sgd, ..req.estimate_config(batch, 1, checkpointing) }
 }
 
 fn describe(outcome: &ProbeOutcome) -> String {
