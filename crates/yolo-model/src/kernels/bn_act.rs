@@ -78,13 +78,19 @@ fn element_channel<F: Float>(t: &Tensor<F>, i: usize) -> usize {
 /// Chan's merge of Welford triple `b` into `a` (shared arrays of counts, means and M2).
 #[cube]
 fn merge_welford(n: &mut SharedMemory<f32>, mean: &mut SharedMemory<f32>, m2: &mut SharedMemory<f32>, a: usize, b: usize) {
-    let nb = n[b];
+    let (nb, mean_b, m2_b) = (n[b], mean[b], m2[b]);
+    merge_triple(n, mean, m2, a, nb, mean_b, m2_b);
+}
+
+/// Chan's merge of the Welford triple `(nb, mean_b, m2_b)` into slot `a`; an empty one is skipped.
+#[cube]
+fn merge_triple(n: &mut SharedMemory<f32>, mean: &mut SharedMemory<f32>, m2: &mut SharedMemory<f32>, a: usize, nb: f32, mean_b: f32, m2_b: f32) {
     if nb > 0.0 {
         let na = n[a];
         let total = na + nb;
-        let delta = mean[b] - mean[a];
+        let delta = mean_b - mean[a];
         mean[a] += delta * (nb / total);
-        m2[a] += m2[b] + delta * delta * (na * nb / total);
+        m2[a] += m2_b + delta * delta * (na * nb / total);
         n[a] = total;
     }
 }
@@ -185,15 +191,7 @@ fn stats_finalize_kernel<F: Float>(
     let mut g = unit;
     while g < groups as usize {
         let base = (channel * groups as usize + g) * 3;
-        let nb = partials[base];
-        if nb > 0.0 {
-            let na = sh_n[unit];
-            let total = na + nb;
-            let delta = partials[base + 1] - sh_mean[unit];
-            sh_mean[unit] += delta * (nb / total);
-            sh_m2[unit] += partials[base + 2] + delta * delta * (na * nb / total);
-            sh_n[unit] = total;
-        }
+        merge_triple(&mut sh_n, &mut sh_mean, &mut sh_m2, unit, partials[base], partials[base + 1], partials[base + 2]);
         g += units as usize;
     }
     reduce_welford(&mut sh_n, &mut sh_mean, &mut sh_m2, units);
