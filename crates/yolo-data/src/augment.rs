@@ -390,18 +390,22 @@ pub struct Formatted {
 /// net; the pipeline never produces them), then normalised `[cls, cx, cy, w, h]`.
 pub fn format(sample: &Sample, bgr: bool) -> Formatted {
     let img = &sample.image;
-    let plane = img.width as usize * img.height as usize;
-    let mut chw = vec![0u8; plane * 3];
-    let (r, rest) = chw.split_at_mut(plane);
-    let (g, b) = rest.split_at_mut(plane);
-    let (first, last) = if bgr { (b, r) } else { (r, b) };
-    for (i, px) in img.data.chunks_exact(3).enumerate() {
-        first[i] = px[0];
-        g[i] = px[1];
-        last[i] = px[2];
+    let mut chw = vec![0u8; img.width as usize * img.height as usize * 3];
+    img.write_planes(&mut chw, bgr);
+    Formatted {
+        width: img.width,
+        height: img.height,
+        chw,
+        labels: format_labels(sample),
     }
+}
+
+/// The labels half of [`format()`]: `[cls, cx, cy, w, h]` per object, boxes clipped to the
+/// image and normalised by its size, zero-area boxes dropped.
+pub fn format_labels(sample: &Sample) -> Vec<[f32; 5]> {
+    let img = &sample.image;
     let (w, h) = (img.width as f32, img.height as f32);
-    let labels = sample
+    sample
         .instances
         .boxes
         .iter()
@@ -428,13 +432,7 @@ pub fn format(sample: &Sample, bgr: bool) -> Formatted {
                 bh / h,
             ]
         })
-        .collect();
-    Formatted {
-        width: img.width,
-        height: img.height,
-        chw,
-        labels,
-    }
+        .collect()
 }
 
 #[cfg(test)]

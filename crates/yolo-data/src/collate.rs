@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::augment::format;
+use crate::augment::format_labels;
 use crate::error::DataError;
 use crate::sample::Sample;
 
@@ -83,7 +83,7 @@ impl BatchBuilder {
     }
 
     /// Appends `sample` (source index `index`, file `path`) through Ultralytics `Format`
-    /// ([`format`]: RGB planes; boxes clipped to the image, zero-area ones dropped, then
+    /// ([`format`](crate::augment::format): RGB planes; boxes clipped to the image, zero-area ones dropped, then
     /// normalised). The image must be `shape` px.
     pub fn push(&mut self, index: usize, path: &Path, sample: &Sample) -> Result<(), DataError> {
         let (h, w) = self.batch.shape;
@@ -98,9 +98,12 @@ impl BatchBuilder {
             ));
         }
         let pos = self.batch.len() as f32;
-        let formatted = format(sample, false);
-        self.batch.images.extend_from_slice(&formatted.chw);
-        let rows = formatted.labels.iter();
+        let images = &mut self.batch.images;
+        let start = images.len();
+        images.resize(start + img.data.len(), 0);
+        img.write_planes(&mut images[start..], false);
+        let labels = format_labels(sample);
+        let rows = labels.iter();
         self.batch
             .labels
             .extend(rows.map(|&[c, x, y, w, h]| [pos, c, x, y, w, h]));

@@ -34,6 +34,36 @@ impl Image {
         }
     }
 
+    /// Writes the pixels as planes `[3, height, width]` into the first `3·height·width` bytes
+    /// of `out`: R, G, B planes, or B, G, R when `bgr`.
+    ///
+    /// # Panics
+    /// If `out` is shorter than that.
+    pub fn write_planes(&self, out: &mut [u8], bgr: bool) {
+        let plane = self.width as usize * self.height as usize;
+        let (r, rest) = out[..plane * 3].split_at_mut(plane);
+        let (g, b) = rest.split_at_mut(plane);
+        let (first, last) = if bgr { (b, r) } else { (r, b) };
+        let pixels = &self.data[..plane * 3];
+        #[cfg(target_arch = "x86_64")]
+        let done = if is_x86_feature_detected!("ssse3") {
+            // SAFETY: SSSE3 was just detected.
+            unsafe { deinterleave_ssse3(pixels, [&mut *first, &mut *g, &mut *last]) }
+        } else {
+            0
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let done = 0;
+        let rest = pixels[done * 3..].chunks_exact(3);
+        let planes = first[done..]
+            .iter_mut()
+            .zip(&mut g[done..])
+            .zip(&mut last[done..]);
+        for (px, ((p0, p1), p2)) in rest.zip(planes) {
+            (*p0, *p1, *p2) = (px[0], px[1], px[2]);
+        }
+    }
+
     /// The image as planar float CHW (`[3, height, width]`, R, G, B planes), values / 255.
     pub fn to_chw_f32(&self) -> Vec<f32> {
         let plane = self.width as usize * self.height as usize;
@@ -45,6 +75,50 @@ impl Image {
         }
         out
     }
+}
+
+/// Splits interleaved 3-channel `pixels` into `planes`, 16 pixels (48 bytes) at a time with
+/// byte shuffles; returns how many pixels it wrote (a multiple of 16; the rest is the
+/// caller's).
+///
+/// # Safety
+/// The CPU must support SSSE3.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "ssse3")]
+unsafe fn deinterleave_ssse3(pixels: &[u8], planes: [&mut [u8]; 3]) -> usize {
+    use std::arch::x86_64::*;
+    // masks[c][k]: for plane c, which byte of 16-byte chunk k goes to each output lane
+    // (byte 3·lane + c of the 48), -1 (zero) where it lies in another chunk.
+    let masks: [[__m128i; 3]; 3] = std::array::from_fn(|c| {
+        std::array::from_fn(|k| {
+            let lanes: [i8; 16] = std::array::from_fn(|lane| {
+                let byte = 3 * lane + c;
+                if byte / 16 == k {
+                    (byte % 16) as i8
+                } else {
+                    -1
+                }
+            });
+            // SAFETY: reads 16 bytes from a 16-byte array.
+            unsafe { _mm_loadu_si128(lanes.as_ptr().cast()) }
+        })
+    });
+    let n = (pixels.len() / 3).min(planes.iter().map(|p| p.len()).min().unwrap_or(0)) / 16 * 16;
+    let [p0, p1, p2] = planes;
+    for (i, chunk) in pixels[..n * 3].chunks_exact(48).enumerate() {
+        // SAFETY: `chunk` holds 48 bytes; each plane has 16 bytes at `16·i` (i < n / 16).
+        unsafe {
+            let src = chunk.as_ptr();
+            let v = [0, 16, 32].map(|at| _mm_loadu_si128(src.add(at).cast()));
+            for (c, plane) in [&mut *p0, &mut *p1, &mut *p2].into_iter().enumerate() {
+                let m = &masks[c];
+                let parts = [0, 1, 2].map(|k| _mm_shuffle_epi8(v[k], m[k]));
+                let out = _mm_or_si128(_mm_or_si128(parts[0], parts[1]), parts[2]);
+                _mm_storeu_si128(plane[16 * i..16 * i + 16].as_mut_ptr().cast(), out);
+            }
+        }
+    }
+    n
 }
 
 /// Size of an image file and a non-fatal finding, from [`probe_image`].
@@ -201,8 +275,8 @@ fn taps(src_len: u32, dst_len: u32, clamp_weights: bool) -> Taps {
     let scale = 1.0 / (f64::from(dst_len) / f64::from(src_len));
     let last = i64::from(src_len) - 1;
     let mut t = Taps {
-        src: Vec::new(),
-        weights: Vec::new(),
+        src: Vec::with_capacity(dst_len as usize),
+        weights: Vec::with_capacity(dst_len as usize),
     };
     for d in 0..dst_len {
         let f = ((f64::from(d) + 0.5) * scale - 0.5) as f32;
@@ -224,21 +298,92 @@ fn taps(src_len: u32, dst_len: u32, clamp_weights: bool) -> Taps {
     t
 }
 
-/// Horizontal pass of one source row: `dst_w * 3` fixed-point sums (weights sum to 2048).
-fn resize_row(row: &[u8], xt: &Taps) -> Vec<i32> {
-    let mut out = Vec::with_capacity(xt.src.len() * 3);
-    for (&(s0, s1), &(a0, a1)) in xt.src.iter().zip(&xt.weights) {
-        for c in 0..3 {
-            out.push(i32::from(row[s0 * 3 + c]) * a0 + i32::from(row[s1 * 3 + c]) * a1);
-        }
+/// Bytes after a source row copy that the horizontal pass may read: the second tap pixel of
+/// the last column (weight 0) and the SIMD kernel's 8-byte loads.
+const ROW_PAD: usize = 8;
+
+/// Horizontal pass of one interleaved RGB source row into `out` (`dst_w * 3` fixed-point
+/// sums; the weights of a pixel sum to 2048). `row` carries [`ROW_PAD`] bytes after its
+/// pixels: column taps are `(s, s + 1)` except at the last column, where the second weight
+/// is 0.
+fn resize_row(row: &[u8], xt: &Taps, out: &mut [i32]) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("ssse3") {
+        // SAFETY: SSSE3 was just detected.
+        return unsafe { resize_row_ssse3(row, xt, out) };
     }
-    out
+    resize_row_portable(row, xt, out, 0)
 }
 
-/// Vertical mix as cv2's SIMD kernel (`VResizeLinearVec_32s8u`): `>>4`, `mulhi`, `+2 >>2`.
-fn vmix(a: i32, b: i32, b0: i32, b1: i32) -> u8 {
-    let t = (((a >> 4) * b0) >> 16) + (((b >> 4) * b1) >> 16);
-    ((t + 2) >> 2).clamp(0, 255) as u8
+/// [`resize_row`] in plain Rust, from output column `from` on.
+fn resize_row_portable(row: &[u8], xt: &Taps, out: &mut [i32], from: usize) {
+    let out = &mut out[from * 3..];
+    let taps = xt.src[from..].iter().zip(&xt.weights[from..]);
+    for (o, (&(s0, _), &(a0, a1))) in out.chunks_exact_mut(3).zip(taps) {
+        let p = &row[s0 * 3..s0 * 3 + 6];
+        for c in 0..3 {
+            o[c] = i32::from(p[c]) * a0 + i32::from(p[c + 3]) * a1;
+        }
+    }
+}
+
+/// [`resize_row`] one output pixel per `pmaddwd`: the 6 bytes of the two tap pixels are
+/// shuffled into `(left, right)` 16-bit pairs per channel and multiplied-added with the
+/// `(a0, a1)` weights, giving the 3 sums (and a zero lane the next pixel overwrites).
+///
+/// # Safety
+/// The CPU must support SSSE3.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "ssse3")]
+unsafe fn resize_row_ssse3(row: &[u8], xt: &Taps, out: &mut [i32]) {
+    use std::arch::x86_64::*;
+    let pairs = _mm_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1);
+    let n = xt.src.len();
+    // The last pixel's 4-lane store would pass the end of `out`: it goes the portable way.
+    for x in 0..n.saturating_sub(1) {
+        let (s0, _) = xt.src[x];
+        let (a0, a1) = xt.weights[x];
+        let (a0, a1) = (a0 as i16, a1 as i16);
+        let p = &row[s0 * 3..s0 * 3 + 8];
+        let o = &mut out[x * 3..x * 3 + 4];
+        // SAFETY: `p` holds 8 readable bytes and `o` 4 writable i32s (both bounds-checked).
+        unsafe {
+            let v = _mm_shuffle_epi8(_mm_loadl_epi64(p.as_ptr().cast()), pairs);
+            let w = _mm_setr_epi16(a0, a1, a0, a1, a0, a1, 0, 0);
+            _mm_storeu_si128(o.as_mut_ptr().cast(), _mm_madd_epi16(v, w));
+        }
+    }
+    resize_row_portable(row, xt, out, n.saturating_sub(1));
+}
+
+/// Vertical mix of two horizontal passes into one output row, as cv2's SIMD kernel
+/// (`VResizeLinearVec_32s8u`): `>>4`, `mulhi`, `+2 >>2`.
+#[inline(always)]
+fn vmix_row_portable(out: &mut [u8], a: &[i32], b: &[i32], (b0, b1): (i32, i32)) {
+    for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+        let t = (((a >> 4) * b0) >> 16) + (((b >> 4) * b1) >> 16);
+        *o = ((t + 2) >> 2).clamp(0, 255) as u8;
+    }
+}
+
+/// [`vmix_row_portable`] compiled for AVX2 (8 lanes).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn vmix_row_avx2(out: &mut [u8], a: &[i32], b: &[i32], weights: (i32, i32)) {
+    vmix_row_portable(out, a, b, weights)
+}
+
+/// [`vmix_row_portable`], 8 lanes wide where the CPU has AVX2.
+fn vmix_row(out: &mut [u8], a: &[i32], b: &[i32], weights: (i32, i32)) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 was just detected.
+        return unsafe { vmix_row_avx2(out, a, b, weights) };
+    }
+    vmix_row_portable(out, a, b, weights)
 }
 
 /// Resizes to `width × height` px with OpenCV `INTER_LINEAR` semantics for 8-bit images:
@@ -248,27 +393,50 @@ pub fn resize_bilinear(img: &Image, width: u32, height: u32) -> Image {
     if (width, height) == (img.width, img.height) {
         return img.clone();
     }
-    if img.width == 0 || img.height == 0 {
-        return Image::filled(width, height, 0);
+    resize_pixels(&img.data, (img.width, img.height), (width, height))
+}
+
+/// [`resize_bilinear`] of interleaved RGB `pixels` of size `(w, h)` px to `(width, height)`
+/// px, reading them in place (e.g. straight from a memory map).
+pub(crate) fn resize_pixels(
+    pixels: &[u8],
+    (w, h): (u32, u32),
+    (width, height): (u32, u32),
+) -> Image {
+    let dst_row = width as usize * 3;
+    let mut data = vec![0u8; dst_row * height as usize];
+    if w == 0 || h == 0 {
+        return Image {
+            width,
+            height,
+            data,
+        };
     }
-    let (xt, yt) = (
-        taps(img.width, width, true),
-        taps(img.height, height, false),
-    );
-    let src_row = img.width as usize * 3;
-    let mut rows: Vec<Option<Vec<i32>>> = vec![None; img.height as usize];
-    let mut data = Vec::with_capacity(width as usize * 3 * height as usize);
-    for (&(r0, r1), &(b0, b1)) in yt.src.iter().zip(&yt.weights) {
-        rows[..r0].iter_mut().for_each(|r| *r = None); // rows above are never needed again
+    let (xt, yt) = (taps(w, width, true), taps(h, height, false));
+    let src_row = w as usize * 3;
+    // One source row with its last pixel repeated (see `resize_row`).
+    let mut padded = vec![0u8; src_row + ROW_PAD];
+    // Horizontal passes of two source rows, row y in slot y % 2: the two rows an output row
+    // mixes are equal or adjacent, and both only ever move down.
+    let mut rows = [
+        (usize::MAX, vec![0i32; dst_row]),
+        (usize::MAX, vec![0i32; dst_row]),
+    ];
+    for (out, (&(r0, r1), &(b0, b1))) in data
+        .chunks_exact_mut(dst_row)
+        .zip(yt.src.iter().zip(&yt.weights))
+    {
         for y in [r0, r1] {
-            if rows[y].is_none() {
-                rows[y] = Some(resize_row(&img.data[y * src_row..(y + 1) * src_row], &xt));
+            let slot = &mut rows[y % 2];
+            if slot.0 != y {
+                let row = &pixels[y * src_row..(y + 1) * src_row];
+                padded[..src_row].copy_from_slice(row);
+                padded.copy_within(src_row - 3..src_row, src_row);
+                resize_row(&padded, &xt, &mut slot.1);
+                slot.0 = y;
             }
         }
-        let (Some(a), Some(b)) = (&rows[r0], &rows[r1]) else {
-            continue;
-        };
-        data.extend(a.iter().zip(b).map(|(&a, &b)| vmix(a, b, b0, b1)));
+        vmix_row(out, &rows[r0 % 2].1, &rows[r1 % 2].1, (b0, b1));
     }
     Image {
         width,
@@ -296,6 +464,86 @@ mod tests {
             width: w,
             height: h,
             data,
+        }
+    }
+
+    /// Pseudo-random pixels (a fixed LCG), so that misplaced bytes show.
+    fn noise(w: u32, h: u32) -> Image {
+        let mut state = 12345u32;
+        let data = (0..w * h * 3)
+            .map(|_| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (state >> 16) as u8
+            })
+            .collect();
+        Image {
+            width: w,
+            height: h,
+            data,
+        }
+    }
+
+    /// Each output byte straight from the cv2 taps: no row reuse, no SIMD.
+    fn resize_reference(img: &Image, width: u32, height: u32) -> Vec<u8> {
+        let (xt, yt) = (
+            taps(img.width, width, true),
+            taps(img.height, height, false),
+        );
+        let at = |x: usize, y: usize, c: usize| {
+            i32::from(img.data[(y * img.width as usize + x) * 3 + c])
+        };
+        let mut out = Vec::new();
+        for (&(r0, r1), &(b0, b1)) in yt.src.iter().zip(&yt.weights) {
+            for (&(s0, s1), &(a0, a1)) in xt.src.iter().zip(&xt.weights) {
+                for c in 0..3 {
+                    let a = at(s0, r0, c) * a0 + at(s1, r0, c) * a1;
+                    let b = at(s0, r1, c) * a0 + at(s1, r1, c) * a1;
+                    let t = (((a >> 4) * b0) >> 16) + (((b >> 4) * b1) >> 16);
+                    out.push(((t + 2) >> 2).clamp(0, 255) as u8);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn resize_matches_the_per_pixel_definition() {
+        let cases = [
+            ((500, 375), (640, 480)),
+            ((640, 480), (320, 240)),
+            ((37, 23), (101, 7)),
+            ((1, 1), (5, 3)),
+            ((17, 9), (17, 31)),
+            ((3, 40), (2, 1)),
+        ];
+        for ((sw, sh), (dw, dh)) in cases {
+            let img = noise(sw, sh);
+            let out = resize_bilinear(&img, dw, dh);
+            assert_eq!((out.width, out.height), (dw, dh));
+            assert!(
+                out.data == resize_reference(&img, dw, dh),
+                "{sw}x{sh} -> {dw}x{dh}"
+            );
+        }
+    }
+
+    #[test]
+    fn planes_split_every_pixel() {
+        for (w, h) in [(1, 1), (5, 3), (16, 1), (19, 3), (33, 17)] {
+            let img = noise(w, h);
+            let plane = (w * h) as usize;
+            for bgr in [false, true] {
+                let mut out = vec![7u8; plane * 3 + 5];
+                img.write_planes(&mut out, bgr);
+                for (i, px) in img.data.chunks_exact(3).enumerate() {
+                    let (first, last) = if bgr { (px[2], px[0]) } else { (px[0], px[2]) };
+                    assert_eq!(
+                        [out[i], out[plane + i], out[2 * plane + i]],
+                        [first, px[1], last]
+                    );
+                }
+                assert_eq!(&out[plane * 3..], &[7; 5], "{w}x{h}: wrote past the planes");
+            }
         }
     }
 

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::Stamp;
 use crate::error::DataError;
-use crate::image::{Image, decode_image, long_side_size, resize_bilinear};
+use crate::image::{Image, decode_image, long_side_size, resize_bilinear, resize_pixels};
 use crate::index::{IndexedImage, LabelIndex};
 use crate::labels::{Labels, label_path};
 use crate::loader::LoaderSource;
@@ -236,14 +236,18 @@ impl ImageCache {
                         eprintln!("WARNING: image cache: skipping corrupt image: {msg}");
                     }
                 }
-                Ok(Self::disk(index, opts.imgsz, slots, errors, map, bytes, path))
+                Ok(Self::disk(
+                    index, opts.imgsz, slots, errors, map, bytes, path,
+                ))
             }
             found => {
                 if let (Err(e), true) = (&found, opts.verbose) {
                     eprintln!("WARNING: {e}; rebuilding it");
                 }
                 let (map, errors) = write_disk(index, opts, path, header)?;
-                Ok(Self::disk(index, opts.imgsz, slots, errors, map, bytes, path))
+                Ok(Self::disk(
+                    index, opts.imgsz, slots, errors, map, bytes, path,
+                ))
             }
         }
     }
@@ -314,16 +318,16 @@ impl ImageSource for ImageCache {
             return Err(DataError::image(&entry.path, format!("skipped: {msg}")));
         }
         let slot = &self.slots[index];
-        let image = Image {
-            width: slot.width,
-            height: slot.height,
-            data: self.pixels(index).to_vec(),
-        };
-        let (w, h) = long_side_size(slot.width, slot.height, self.imgsz);
-        let image = if (w, h) == (slot.width, slot.height) {
-            image
+        let stored = (slot.width, slot.height);
+        let size = long_side_size(slot.width, slot.height, self.imgsz);
+        let image = if size == stored {
+            Image {
+                width: slot.width,
+                height: slot.height,
+                data: self.pixels(index).to_vec(),
+            }
         } else {
-            resize_bilinear(&image, w, h)
+            resize_pixels(self.pixels(index), stored, size)
         };
         Ok(sample(image, &entry.labels))
     }
@@ -482,7 +486,11 @@ fn fill_worker(
 fn fill_slot(path: &Path, slot: &Slot, imgsz: u32, dst: &mut [u8]) -> Result<(), String> {
     let img = decode_image(path).map_err(|e| e.to_string())?;
     let (w, h) = stored_size(img.width, img.height, imgsz);
-    let img = if (w, h) == (img.width, img.height) { img } else { resize_bilinear(&img, w, h) };
+    let img = if (w, h) == (img.width, img.height) {
+        img
+    } else {
+        resize_bilinear(&img, w, h)
+    };
     if (img.width, img.height) != (slot.width, slot.height) {
         return Err(format!(
             "{}: decoded to {}x{} px but the label index expects {}x{} (stale label cache?)",

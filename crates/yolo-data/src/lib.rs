@@ -21,19 +21,21 @@ pub use letterbox::{
     LetterBox, LetterboxGeometry, LetterboxInfo, letterbox_resized, predict_letterbox,
     scale_boxes_to_original, val_letterbox,
 };
-pub use rect::{RECT_BUCKET_PX, RECT_PAD_TRAIN, RECT_PAD_VAL, bucket_rect_shape, rect_batch_shapes};
+pub use rect::{
+    RECT_BUCKET_PX, RECT_PAD_TRAIN, RECT_PAD_VAL, bucket_rect_shape, rect_batch_shapes,
+};
 pub use sample::{ImageSource, Instances, Sample};
 
-mod jpeg;
 pub mod collate;
 pub mod image_cache;
+mod jpeg;
 pub mod loader;
 
 pub use collate::{Batch, BatchBuilder, batch_image_bytes};
 pub use image::long_side_size;
 pub use image_cache::{
-    CacheMode, CacheOptions, DecodingSource, ImageCache, cache_bytes, choose_mode,
-    disk_cache_path, open_source,
+    CacheMode, CacheOptions, DecodingSource, ImageCache, cache_bytes, choose_mode, disk_cache_path,
+    open_source,
 };
 pub use loader::{
     Epoch, Loader, LoaderConfig, LoaderSource, SampleTransform, planned_batches, release_free_heap,
@@ -53,5 +55,5 @@ pub mod warp;
 
 pub use augment::{
     AugmentConfig, ConfigError, CopyPasteMode, Formatted, TrainTransform, ValTransform, format,
-    letterbox_sample,
+    format_labels, letterbox_sample,
 };

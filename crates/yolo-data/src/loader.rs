@@ -166,8 +166,15 @@ impl Plan {
                     f64::from(h) / f64::from(w.max(1))
                 })
                 .collect();
-            let (order, shapes) = rect_batch_shapes(&ars, batch, cfg.imgsz, cfg.stride, cfg.rect_pad);
-            (order, shapes.into_iter().map(|s| bucket_rect_shape(s, cfg.rect_bucket)).collect())
+            let (order, shapes) =
+                rect_batch_shapes(&ars, batch, cfg.imgsz, cfg.stride, cfg.rect_pad);
+            (
+                order,
+                shapes
+                    .into_iter()
+                    .map(|s| bucket_rect_shape(s, cfg.rect_bucket))
+                    .collect(),
+            )
         });
         Plan {
             len,
@@ -206,7 +213,9 @@ impl Plan {
 /// building any (to tune a GPU for every input shape a run will see).
 pub fn planned_batches(source: &dyn LoaderSource, cfg: &LoaderConfig) -> Vec<(usize, (u32, u32))> {
     let plan = Plan::new(source, cfg);
-    (0..plan.batches).map(|b| (plan.images(b), plan.shape(b))).collect()
+    (0..plan.batches)
+        .map(|b| (plan.images(b), plan.shape(b)))
+        .collect()
 }
 
 /// The rng of one sample: ChaCha8 keyed by `(seed, epoch, index, attempt)`; `attempt` counts

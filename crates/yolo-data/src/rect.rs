@@ -75,11 +75,19 @@ mod tests {
         assert_eq!(bucket_rect_shape((512, 672), 128), (512, 672));
         assert_eq!(bucket_rect_shape((672, 160), 128), (672, 256));
         assert_eq!(bucket_rect_shape((672, 672), 128), (672, 672));
-        assert_eq!(bucket_rect_shape((672, 650), 128), (672, 672), "capped at the long side");
+        assert_eq!(
+            bucket_rect_shape((672, 650), 128),
+            (672, 672),
+            "capped at the long side"
+        );
         assert_eq!(bucket_rect_shape((480, 640), 0), (480, 640));
-        let shorts: std::collections::BTreeSet<u32> =
-            (1..=21).map(|k| bucket_rect_shape((k * 32, 672), RECT_BUCKET_PX).0).collect();
-        assert_eq!(shorts.into_iter().collect::<Vec<_>>(), vec![128, 256, 384, 512, 640, 672]);
+        let shorts: std::collections::BTreeSet<u32> = (1..=21)
+            .map(|k| bucket_rect_shape((k * 32, 672), RECT_BUCKET_PX).0)
+            .collect();
+        assert_eq!(
+            shorts.into_iter().collect::<Vec<_>>(),
+            vec![128, 256, 384, 512, 640, 672]
+        );
     }
 
     #[test]
