@@ -2,6 +2,8 @@
 //! gradients, optimizer state, EMA copy, activations kept for backward, the loss working set,
 //! backward's gradients in flight, the validation step and the pool's overhead.
 
+use std::collections::HashSet;
+
 use serde::{Deserialize, Serialize};
 use yolo_model::ModelSpec;
 
@@ -193,19 +195,19 @@ pub fn estimate(cfg: &EstimateConfig) -> DeviceEstimate {
 
     let mut train = Tape::new(Mode::Train(cfg.checkpointing), sizes);
     let step = train_step(&mut train, &cfg.spec, &cfg.shape, &cfg.loss, cfg.fused_bn);
-    // After backward: summing a micro-batch's gradients into the accumulator holds old + new.
-    let train_peak = peak_bytes(train.events(), persistent).max(persistent + 2 * params);
+    // The update replaces tensors one at a time (clipped gradient, optimizer slots, parameter,
+    // EMA, or the accumulated sum): beside all the gradients, at most two new tensors of the
+    // largest parameter's size are alive before the old ones go.
+    let largest = model.params.iter().copied().max().unwrap_or(0) * f;
+    let train_peak = peak_bytes(train.events(), persistent).max(persistent + params + 2 * largest);
 
     let mut val = Tape::new(Mode::Inference, sizes);
     let val_shape = StepShape { batch: cfg.val_batch, ..cfg.shape };
     val_step(&mut val, &cfg.spec, &val_shape, &cfg.loss);
     let val_peak = peak_bytes(val.events(), persistent);
 
-    let timeline: Vec<Event> = persistent_events(&model, cfg, f)
-        .chain(offset(train.events(), 1 << 40))
-        .chain(offset(val.events(), 2 << 40))
-        .collect();
-    let usage = replay(&cfg.pool, &timeline);
+    let (timeline, persistent_bufs) = steady_timeline(&model, cfg, f, &train, &val);
+    let usage = replay(&cfg.pool, &timeline, &persistent_bufs);
     let peak = train_peak.max(val_peak);
     let reserved = if cfg.backend == BackendKind::Cpu { peak } else { usage.reserved.max(peak) };
     DeviceEstimate {
@@ -226,17 +228,98 @@ pub fn estimate(cfg: &EstimateConfig) -> DeviceEstimate {
     }
 }
 
-/// The persistent tensors as allocations, one per tensor: model and EMA (parameters and
-/// buffers), optimizer slots and the gradient sum (parameters).
-fn persistent_events(model: &ModelSizes, cfg: &EstimateConfig, f: u64) -> impl Iterator<Item = Event> {
-    let with_buffers = model.params.iter().chain(&model.buffers).copied();
-    let param_copies = cfg.optimizer.slots() + u64::from(cfg.accumulate > 1);
-    let tensors: Vec<u64> = with_buffers
-        .clone()
-        .chain(with_buffers)
-        .chain((0..param_copies).flat_map(|_| model.params.iter().copied()))
-        .collect();
-    tensors.into_iter().enumerate().map(move |(i, n)| Event::Alloc { buf: usize::MAX - i, bytes: n * f })
+/// Training steps the pool replay runs before the validation batch: the pool is read after a
+/// warm-up step (its pages cleaned up) and steady steps, whose updates reshuffle the slices.
+const REPLAYED_STEPS: usize = 2;
+
+/// The device's allocation timeline in a steady run, for the pool replay: the persistent
+/// tensors, [`REPLAYED_STEPS`] training steps each followed by its update, a validation batch;
+/// and the buffers burn allocates in persistent mode (the model's parameters and buffers).
+fn steady_timeline(model: &ModelSizes, cfg: &EstimateConfig, f: u64, train: &Tape, val: &Tape) -> (Vec<Event>, HashSet<usize>) {
+    let mut t = Timeline { events: Vec::new(), next: 1 << 50, f };
+    let mut state = t.persistent(model, cfg);
+    let persistent = state.model.iter().copied().collect();
+    for k in 0..REPLAYED_STEPS {
+        let base = (k + 1) << 40;
+        t.events.extend(offset(train.events(), base));
+        let grads: Vec<usize> = train.param_grads().iter().map(|&g| g + base).collect();
+        t.update(&mut state, model, &grads, train.events());
+    }
+    t.events.extend(offset(val.events(), (REPLAYED_STEPS + 1) << 40));
+    (t.events, persistent)
+}
+
+/// Buffers of the persistent tensors, one per tensor.
+struct Persistent {
+    /// Model parameters then buffers.
+    model: Vec<usize>,
+    /// EMA copy, same order.
+    ema: Vec<usize>,
+    /// Per optimizer slot (and the gradient sum when accumulating), one per parameter.
+    per_param: Vec<Vec<usize>>,
+}
+
+/// An allocation timeline under construction, with fresh buffer ids.
+struct Timeline {
+    events: Vec<Event>,
+    next: usize,
+    /// Bytes per float.
+    f: u64,
+}
+
+impl Timeline {
+    fn alloc(&mut self, elems: u64) -> usize {
+        self.next += 1;
+        self.events.push(Event::Alloc { buf: self.next, bytes: elems * self.f });
+        self.next
+    }
+
+    /// A new tensor of `elems` takes the place of `old` (allocated first, then `old` freed).
+    fn replace(&mut self, old: &mut usize, elems: u64) {
+        let new = self.alloc(elems);
+        self.events.push(Event::Free { buf: std::mem::replace(old, new) });
+    }
+
+    /// Model and EMA (parameters and buffers), optimizer slots and the gradient sum.
+    fn persistent(&mut self, model: &ModelSizes, cfg: &EstimateConfig) -> Persistent {
+        let tensors: Vec<u64> = model.params.iter().chain(&model.buffers).copied().collect();
+        let copies = cfg.optimizer.slots() + u64::from(cfg.accumulate > 1);
+        Persistent {
+            model: tensors.iter().map(|&n| self.alloc(n)).collect(),
+            ema: tensors.iter().map(|&n| self.alloc(n)).collect(),
+            per_param: (0..copies).map(|_| model.params.iter().map(|&n| self.alloc(n)).collect()).collect(),
+        }
+    }
+
+    /// One update: each gradient buffer replaced by its clipped copy; per parameter its slots
+    /// (and sum) and the parameter itself replaced; then the EMA blend; then the gradients freed.
+    fn update(&mut self, state: &mut Persistent, model: &ModelSizes, grads: &[usize], tape_events: &[Event]) {
+        let grad_bytes: std::collections::HashMap<usize, u64> = tape_events
+            .iter()
+            .filter_map(|e| match *e {
+                Event::Alloc { buf, bytes } => Some((buf, bytes)),
+                Event::Free { .. } => None,
+            })
+            .collect();
+        let base = grads.first().map_or(0, |&g| g & !((1 << 40) - 1));
+        let mut clipped = Vec::with_capacity(grads.len());
+        for &g in grads {
+            let bytes = grad_bytes.get(&(g - base)).copied().unwrap_or(0);
+            clipped.push(self.alloc(bytes.div_ceil(self.f)));
+            self.events.push(Event::Free { buf: g });
+        }
+        for (i, &n) in model.params.iter().enumerate() {
+            for slot in &mut state.per_param {
+                self.replace(&mut slot[i], n);
+            }
+            self.replace(&mut state.model[i], n);
+        }
+        let sizes: Vec<u64> = model.params.iter().chain(&model.buffers).copied().collect();
+        for (ema, &n) in state.ema.iter_mut().zip(&sizes) {
+            self.replace(ema, n);
+        }
+        self.events.extend(clipped.into_iter().map(|buf| Event::Free { buf }));
+    }
 }
 
 fn offset(events: &[Event], by: usize) -> impl Iterator<Item = Event> + '_ {

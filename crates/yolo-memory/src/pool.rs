@@ -1,6 +1,7 @@
 //! CubeCL's default memory pools (`MemoryConfiguration::SubSlices`, cubecl-runtime 0.10
 //! `memory_manage.rs`) replayed on an allocation timeline: which pool each buffer goes to, the
-//! first-fit slicing of its pages, and so the bytes the pools reserve from the device.
+//! first-fit slicing of its pages, the persistent pool of exact-size buffers, and so the bytes
+//! the pools reserve from the device.
 
 use serde::{Deserialize, Serialize};
 
@@ -98,10 +99,52 @@ pub struct PoolUsage {
     pub too_big: u64,
 }
 
-/// Replays `events` through `config`'s pools.
-pub fn replay(config: &PoolConfig, events: &[Event]) -> PoolUsage {
+/// CubeCL's persistent pool: one exact-size buffer per allocation, kept for reuse by an
+/// allocation of the same padded size. burn creates module parameters in persistent mode, and
+/// from then on every allocation whose padded size equals one of the pool's sizes goes there
+/// too (cubecl-runtime 0.10 `MemoryManagement::reserve`): gradients, optimizer state, EMA and
+/// updated parameters, and any activation that happens to have such a size.
+#[derive(Debug, Default)]
+struct ExactPool {
+    /// Per padded size, its buffers: `true` = free.
+    sizes: std::collections::HashMap<u64, Vec<bool>>,
+}
+
+impl ExactPool {
+    /// Takes a free buffer of `size` or makes one; returns its index among that size's.
+    fn reserve(&mut self, size: u64) -> usize {
+        let bufs = self.sizes.entry(size).or_default();
+        match bufs.iter().position(|&free| free) {
+            Some(i) => {
+                bufs[i] = false;
+                i
+            }
+            None => {
+                bufs.push(false);
+                bufs.len() - 1
+            }
+        }
+    }
+
+    fn reserved(&self) -> u64 {
+        self.sizes.iter().map(|(size, bufs)| size * bufs.len() as u64).sum()
+    }
+}
+
+/// Where a live buffer was placed.
+enum Placed {
+    /// Pool, page, offset in the sliced pools.
+    Sliced(usize, usize, u64),
+    /// Padded size and index in the persistent pool.
+    Exact(u64, usize),
+}
+
+/// Replays `events` through `config`'s pools; the buffers in `persistent` are allocated in
+/// persistent mode (see [`ExactPool`]).
+pub fn replay(config: &PoolConfig, events: &[Event], persistent: &std::collections::HashSet<usize>) -> PoolUsage {
     let pools = config.pools();
     let mut pages: Vec<Vec<Page>> = pools.iter().map(|_| Vec::new()).collect();
+    let mut exact = ExactPool::default();
     let mut placed = std::collections::HashMap::new();
     let mut usage = PoolUsage::default();
     let mut live = 0u64;
@@ -112,6 +155,10 @@ pub fn replay(config: &PoolConfig, events: &[Event]) -> PoolUsage {
                 usage.peak_in_use = usage.peak_in_use.max(live);
                 usage.largest = usage.largest.max(bytes);
                 let size = bytes.max(1).next_multiple_of(config.alignment);
+                if persistent.contains(&buf) || exact.sizes.contains_key(&size) {
+                    placed.insert(buf, (Placed::Exact(size, exact.reserve(size)), bytes));
+                    continue;
+                }
                 let Some(p) = config.pool_of(&pools, size) else {
                     usage.too_big += 1;
                     continue;
@@ -123,17 +170,23 @@ pub fn replay(config: &PoolConfig, events: &[Event]) -> PoolUsage {
                     pages[p].push(page);
                     (pages[p].len() - 1, 0)
                 });
-                placed.insert(buf, (p, page, offset, bytes));
+                placed.insert(buf, (Placed::Sliced(p, page, offset), bytes));
             }
-            Event::Free { buf } => {
-                if let Some((p, page, offset, bytes)) = placed.remove(&buf) {
+            Event::Free { buf } => match placed.remove(&buf) {
+                Some((Placed::Sliced(p, page, offset), bytes)) => {
                     live -= bytes;
                     pages[p][page].release(offset);
                 }
-            }
+                Some((Placed::Exact(size, i), bytes)) => {
+                    live -= bytes;
+                    exact.sizes.get_mut(&size).expect("placed there")[i] = true;
+                }
+                None => {}
+            },
         }
     }
-    usage.reserved = pages.iter().zip(&pools).map(|(ps, &(size, _))| ps.len() as u64 * size).sum();
+    let sliced: u64 = pages.iter().zip(&pools).map(|(ps, &(size, _))| ps.len() as u64 * size).sum();
+    usage.reserved = sliced + exact.reserved();
     usage
 }
 
@@ -167,15 +220,31 @@ mod tests {
             alloc(2, 20 * MIB), // fits where buffer 0 was
             alloc(3, 60 * MIB), // 128 − 40 − 40 = 48 MiB free at the end: a second page
         ];
-        let u = replay(&PoolConfig::WGPU_DEFAULT, &events);
+        let u = replay(&PoolConfig::WGPU_DEFAULT, &events, &Default::default());
         assert_eq!(u.peak_in_use, 120 * MIB);
         assert_eq!(u.reserved, 256 * MIB);
         assert_eq!(u.largest, 60 * MIB);
     }
 
     #[test]
+    fn sizes_of_persistent_buffers_get_exact_buffers() {
+        let alloc = |buf, bytes| Event::Alloc { buf, bytes };
+        let events = [
+            alloc(0, 1000),      // a parameter: persistent, padded to 1024
+            alloc(1, 1000),      // its gradient: same padded size, so also an exact buffer
+            alloc(2, 3 * MIB),   // an activation: a 32 MiB page
+            Event::Free { buf: 1 },
+            alloc(3, 1020),      // pads to 1024 too: reuses the gradient's buffer
+            alloc(4, 1000),      // both 1024-byte buffers busy: a third
+        ];
+        let persistent = [0].into_iter().collect();
+        let u = replay(&PoolConfig::WGPU_DEFAULT, &events, &persistent);
+        assert_eq!(u.reserved, 32 * MIB + 3 * 1024);
+    }
+
+    #[test]
     fn buffers_above_the_largest_page_are_reported() {
-        let u = replay(&PoolConfig::WGPU_DEFAULT, &[Event::Alloc { buf: 0, bytes: 200 * MIB }]);
+        let u = replay(&PoolConfig::WGPU_DEFAULT, &[Event::Alloc { buf: 0, bytes: 200 * MIB }], &Default::default());
         assert_eq!(u.too_big, 1);
     }
 }

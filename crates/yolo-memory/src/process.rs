@@ -93,7 +93,7 @@ mod tests {
     #[test]
     fn rss_grows_when_memory_is_touched() {
         let before = rss_bytes().expect("linux /proc");
-        let block = vec![1u8; 64 << 20];
+        let block = std::hint::black_box(vec![1u8; 64 << 20]);
         let after = rss_bytes().unwrap();
         assert!(after >= before + (48 << 20), "{before} → {after}");
         assert!(peak_rss_bytes().unwrap() >= after);
@@ -101,7 +101,7 @@ mod tests {
         drop(block);
         // One test, not two: the counters are process-wide and tests run on parallel threads.
         let (before, _) = heap_bytes().expect("glibc");
-        let block = vec![1u8; 32 << 20];
+        let block = std::hint::black_box(vec![1u8; 32 << 20]);
         let (during, reserved) = heap_bytes().unwrap();
         assert!(during >= before + (32 << 20) - (1 << 20), "{before} → {during}");
         assert!(reserved >= during);

@@ -135,6 +135,7 @@ pub struct Tape {
     tensors: usize,
     forward_end: Option<usize>,
     params: Vec<u64>,
+    param_grads: Vec<usize>,
 }
 
 impl Tape {
@@ -149,6 +150,7 @@ impl Tape {
             tensors: 0,
             forward_end: None,
             params: Vec::new(),
+            param_grads: Vec::new(),
         }
     }
 
@@ -258,7 +260,8 @@ impl Tape {
         let recompute = (step.recompute_bytes > 0).then(|| self.alloc(step.recompute_bytes, Bound::Memory));
         if step.param_bytes > 0 {
             // Parameter gradients live in `Gradients` until the optimizer: not freed here.
-            self.alloc(step.param_bytes, Bound::Memory);
+            let grad = self.alloc(step.param_bytes, Bound::Memory);
+            self.param_grads.push(grad);
         }
         let mut passed = false;
         for &(id, bytes, how) in &step.inputs {
@@ -286,6 +289,12 @@ impl Tape {
         if let Some(buf) = recompute {
             self.free(buf);
         }
+    }
+
+    /// Buffers of the parameter gradients backward produced (one per op with parameters), which
+    /// stay allocated on the tape: the optimizer update frees them.
+    pub fn param_grads(&self) -> &[usize] {
+        &self.param_grads
     }
 
     /// The allocation timeline so far.

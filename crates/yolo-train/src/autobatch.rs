@@ -3,7 +3,7 @@
 //! the settings the plan implies.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, Tensor};
@@ -20,9 +20,12 @@ use yolo_model::ModelSpec;
 
 use crate::args::{Switch, TrainArgs};
 use crate::bench::{synthetic_targets, TrainStep};
-use crate::device::{DeviceArg, DeviceLimits, DeviceMemory, MemoryProbe};
+use crate::device::{DeviceArg, DeviceLimits, DeviceMemory, MemoryProbe, PeakSampler};
 use crate::optim::OptimizerKind;
 use crate::schedule::optimizer_iterations;
+
+/// How often a probe's [`PeakSampler`] reads the allocator.
+pub const PEAK_INTERVAL: Duration = Duration::from_micros(500);
 
 /// Most probes of real steps one plan runs.
 pub const MAX_PROBES: usize = 3;
@@ -52,6 +55,9 @@ pub struct StepMemory {
     pub after_forward: u64,
     /// In use after backward, before the update (highest over the steps).
     pub after_backward: u64,
+    /// Highest in use seen during the steps: the stage reads above and a [`PeakSampler`]
+    /// polling every [`PEAK_INTERVAL`] (inside backward and the update too).
+    pub peak: u64,
     /// Reserved by the pool after the steps.
     pub reserved: u64,
     /// Reserved after the first (warm-up, autotuning) step, before the cleanup.
@@ -102,6 +108,7 @@ fn run_probe<B: AutodiffBackend>(p: &ProbeSpec, device: &B::Device, memory: &Mem
     let baseline = read().in_use;
     let (mut after_forward, mut after_backward) = (0, 0);
     let t1 = Instant::now();
+    let sampler = PeakSampler::start(memory.clone(), PEAK_INTERVAL);
     for _ in 0..p.steps.max(1) {
         step.run_sampled(image(), &targets, device, &mut |stage| {
             let DeviceMemory { in_use, .. } = read();
@@ -113,7 +120,8 @@ fn run_probe<B: AutodiffBackend>(p: &ProbeSpec, device: &B::Device, memory: &Mem
         });
     }
     let step_s = t1.elapsed().as_secs_f64() / p.steps.max(1) as f64;
-    StepMemory { batch, baseline, after_forward, after_backward, reserved: read().reserved, reserved_first, first_step_s, step_s }
+    let peak = sampler.finish().max(after_forward).max(after_backward);
+    StepMemory { batch, baseline, after_forward, after_backward, peak, reserved: read().reserved, reserved_first, first_step_s, step_s }
 }
 
 /// The estimator's backend for a device.

@@ -80,6 +80,38 @@ pub struct DeviceMemory {
 /// Reads the current device memory; `None` on backends that do not report it (the CPU).
 pub type MemoryProbe = std::sync::Arc<dyn Fn() -> Option<DeviceMemory> + Send + Sync>;
 
+/// The highest memory in use while it runs: a thread reads a [`MemoryProbe`] every `interval`
+/// and keeps the maximum. Allocators report only the present (CubeCL's pools, the C heap), so
+/// this is how a step's peak inside backward or the optimizer update is seen at all; a peak
+/// shorter than the interval can still slip between two reads.
+pub struct PeakSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl PeakSampler {
+    /// Starts reading `probe` every `interval`.
+    pub fn start(probe: MemoryProbe, interval: std::time::Duration) -> PeakSampler {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut peak = 0;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = probe().map_or(peak, |m| peak.max(m.in_use));
+                std::thread::sleep(interval);
+            }
+            peak
+        });
+        PeakSampler { stop, thread }
+    }
+
+    /// Stops the thread and returns the highest in-use bytes it read (0 if none).
+    pub fn finish(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap_or(0)
+    }
+}
+
 /// A probe for backends without device memory.
 pub fn no_memory_probe() -> MemoryProbe {
     std::sync::Arc::new(|| None)
@@ -210,6 +242,22 @@ fn feature_of(device: DeviceArg) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_peak_sampler_sees_a_peak_between_reads() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let level = std::sync::Arc::new(AtomicU64::new(5));
+        let read = level.clone();
+        let probe: MemoryProbe =
+            std::sync::Arc::new(move || Some(DeviceMemory { in_use: read.load(Ordering::Relaxed), reserved: 0 }));
+        let sampler = PeakSampler::start(probe, std::time::Duration::from_micros(200));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        level.store(100, Ordering::Relaxed);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        level.store(1, Ordering::Relaxed);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(sampler.finish(), 100);
+    }
 
     #[test]
     fn parses_ultralytics_style_devices() {

@@ -138,7 +138,7 @@ fn table(args: &TrainArgs, device: DeviceArg, rows: &[Measured]) -> String {
     for r in rows {
         let cols = [
             (r.predicted_kept(), r.measured_kept()),
-            (r.predicted.train_peak, r.measured.after_forward.max(r.measured.after_backward)),
+            (r.predicted.train_peak, r.measured.peak),
             (r.predicted.required(), r.measured.reserved),
         ];
         s += &format!("{:<8} {:<8} {:>5} {:>5}", device.to_string(), args.model, args.imgsz_checked(), r.batch);
@@ -147,8 +147,8 @@ fn table(args: &TrainArgs, device: DeviceArg, rows: &[Measured]) -> String {
         }
         s += &format!(" | {:>8.1} {:>8.2}\n", r.measured.first_step_s, r.measured.step_s);
     }
-    s + "(GiB. kept: in use at the end of the forward above model + EMA + optimizer; peak: in use at the end of the\n\
-         forward or the backward, whichever is higher; res: held by the pool (on the CPU, by the C heap) after the steps)\n"
+    s + "(GiB. kept: in use at the end of the forward above model + EMA + optimizer; peak: highest in use during the\n\
+         steps, read every 0.5 ms; res: held by the pool (on the CPU, by the C heap) after the steps)\n"
 }
 
 /// For `yolo train`: with `batch=-1` or a fraction, plans the run on `device` (probing where the
