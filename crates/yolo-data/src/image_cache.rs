@@ -733,6 +733,13 @@ pub fn choose_mode(
         }
     };
     let need = fmt_bytes((bytes as f64 * (1.0 + MARGIN)) as u64);
+    if requested == CacheMode::None && fits(bytes, available_ram()) {
+        say(format!(
+            "Images are decoded on every load (cache=false; a mosaic sample decodes 4). \
+             cache=ram would keep them decoded in {need} of RAM, which is available, and feed \
+             several times more images per second"
+        ));
+    }
     if requested == CacheMode::Ram {
         let ram = available_ram();
         let have = ram.map_or("unknown".into(), fmt_bytes);
