@@ -196,10 +196,11 @@ pub fn estimate(cfg: &EstimateConfig) -> DeviceEstimate {
     let mut train = Tape::new(Mode::Train(cfg.checkpointing), sizes);
     let step = train_step(&mut train, &cfg.spec, &cfg.shape, &cfg.loss, cfg.fused_bn);
     // The update replaces tensors one at a time (clipped gradient, optimizer slots, parameter,
-    // EMA, or the accumulated sum): beside all the gradients, at most two new tensors of the
-    // largest parameter's size are alive before the old ones go.
+    // EMA, or the accumulated sum): beside all the gradients, the new parameter and its new
+    // optimizer slots, at the largest parameter's size, are alive before the old ones go.
     let largest = model.params.iter().copied().max().unwrap_or(0) * f;
-    let train_peak = peak_bytes(train.events(), persistent).max(persistent + params + 2 * largest);
+    let update = (1 + cfg.optimizer.slots()) * largest;
+    let train_peak = peak_bytes(train.events(), persistent).max(persistent + params + update);
 
     let mut val = Tape::new(Mode::Inference, sizes);
     let val_shape = StepShape { batch: cfg.val_batch, ..cfg.shape };
@@ -384,6 +385,19 @@ mod tests {
         };
         let transients = 2 * 64 * 8400 * 4;
         assert_eq!(at(1, 640).loss, loss(640) + transients);
+    }
+
+    #[test]
+    fn at_tiny_images_the_update_sets_the_peak() {
+        // 32 px, batch 1: activations are negligible, so the peak is model + EMA + momentum, all
+        // gradients, and the new parameter and momentum of the largest tensor (layer 7's 3×3
+        // conv, 128 → 256 channels in yolo11n).
+        let e = estimate(&config(Scale::N, 1, 32));
+        let sizes = model_sizes(&ModelSpec::new(Scale::N, 80));
+        let largest = *sizes.params.iter().max().unwrap();
+        assert_eq!(largest, 256 * 128 * 9);
+        let params = sizes.num_params() * 4;
+        assert_eq!(e.train_peak, 2 * e.weights + params + params + 2 * largest * 4);
     }
 
     #[test]
