@@ -23,6 +23,12 @@ pub const CACHE_ENV: &str = "YOLO_CUBECL_CACHE";
 /// time, and per `sync` (each training step) a table of kernels by total time.
 pub const PROFILE_ENV: &str = "YOLO_CUBECL_PROFILE";
 
+/// Environment variable naming a file for CubeCL's memory log: every page its pools allocate,
+/// with the state of the pools, and every cleanup (where a pool's reservation comes from).
+pub const MEMORY_LOG_ENV: &str = "YOLO_CUBECL_MEMORY_LOG";
+/// Environment variable that, when set, makes the memory log name every allocation and its size.
+pub const MEMORY_LOG_FULL_ENV: &str = "YOLO_CUBECL_MEMORY_LOG_FULL";
+
 /// CubeCL configuration files, looked up from the working directory to the root.
 const CONFIG_FILES: [&str; 4] = ["cubecl.toml", "CubeCL.toml", "burn.toml", "Burn.toml"];
 
@@ -79,6 +85,7 @@ mod install {
     use std::sync::Arc;
 
     use burn::cubecl::config::cache::CacheConfig;
+    use burn::cubecl::config::memory::MemoryLogLevel;
     use burn::cubecl::config::profiling::ProfilingLogLevel;
     use burn::cubecl::config::{CubeClRuntimeConfig, RuntimeConfig};
 
@@ -90,6 +97,11 @@ mod install {
         if let Some(file) = std::env::var_os(super::PROFILE_ENV).filter(|v| !v.is_empty()) {
             config.profiling.logger.level = ProfilingLogLevel::Basic;
             config.profiling.logger.file = Some(file.into());
+        }
+        if let Some(file) = std::env::var_os(super::MEMORY_LOG_ENV).filter(|v| !v.is_empty()) {
+            let every_allocation = std::env::var_os(super::MEMORY_LOG_FULL_ENV).is_some();
+            config.memory.logger.level = if every_allocation { MemoryLogLevel::Full } else { MemoryLogLevel::Basic };
+            config.memory.logger.file = Some(file.into());
         }
         let config = config.override_from_env();
         let mut slot = CubeClRuntimeConfig::storage().lock();
