@@ -11,10 +11,11 @@ use crate::hsv::{HsvLuts, apply_hsv, draw_gains};
 use crate::instances;
 use crate::letterbox::{LetterBox, LetterboxInfo};
 use crate::mixup::{cutmix, draw_ratio, mixup};
-use crate::mosaic::{draw_centre, mosaic_border, mosaic4};
-use crate::perspective::{AffineDraw, random_perspective};
+use crate::mosaic::{self, draw_centre, mosaic_border, mosaic4};
+use crate::perspective::{AffineDraw, is_affine, perspective_instances, random_perspective};
 use crate::sample::{ImageSource, Sample};
 use crate::segments::{resample_all, resample_count};
+use crate::warp::{source_window, warp_affine_window, warp_perspective};
 
 /// Where copy-paste takes its objects from (`copy_paste_mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -282,13 +283,22 @@ impl TrainTransform {
     ) -> Result<Sample, DataError> {
         let cfg = &self.cfg;
         let base = self.load(source, index)?;
-        let (mut s, mosaic) = if mix_gate(rng, cfg.mosaic) {
-            (self.mosaic(source, base, rng)?, true)
-        } else {
-            (base, false)
-        };
         let paste = cfg.copy_paste > 0.0;
-        if paste && cfg.copy_paste_mode == CopyPasteMode::Flip {
+        let flip_paste = paste && cfg.copy_paste_mode == CopyPasteMode::Flip;
+        let mosaic = mix_gate(rng, cfg.mosaic);
+        let mut s = match mosaic {
+            // Copy-paste (flip) paints on the whole canvas: compose all of it.
+            true if flip_paste => {
+                let (parts, centre) = self.mosaic_parts(source, base, rng)?;
+                mosaic4(parts, self.imgsz, centre)
+            }
+            true => {
+                let (parts, centre) = self.mosaic_parts(source, base, rng)?;
+                return self.warp_mosaic(source, &parts, centre, shape, rng, with_mixup_paste);
+            }
+            false => base,
+        };
+        if flip_paste {
             copy_paste_flip(&mut s, cfg.copy_paste);
         }
         let (input, out) = if mosaic {
@@ -302,8 +312,55 @@ impl TrainTransform {
         };
         let draw = AffineDraw::draw(rng, cfg);
         let m = draw.matrix((input.image.width, input.image.height), out);
-        let mut s = random_perspective(&input, &m, out, draw.scale);
-        if with_mixup_paste && paste && cfg.copy_paste_mode == CopyPasteMode::Mixup {
+        let s = random_perspective(&input, &m, out, draw.scale);
+        self.finish_pre_transform(source, s, shape, rng, with_mixup_paste)
+    }
+
+    /// The mosaic's affine step without composing the whole `2s × 2s` canvas: only the window
+    /// the warp reads is composed (about a third of the canvas on average), with the same
+    /// pixels as [`mosaic4`] + [`random_perspective`] (see `warp::source_window`); a
+    /// perspective matrix takes the whole canvas.
+    fn warp_mosaic(
+        &self,
+        source: &dyn ImageSource,
+        parts: &[Sample; 4],
+        centre: (i64, i64),
+        shape: Option<(u32, u32)>,
+        rng: &mut ChaCha8Rng,
+        with_mixup_paste: bool,
+    ) -> Result<Sample, DataError> {
+        let (placed, objects) = mosaic::layout(parts, self.imgsz, centre);
+        let canvas = 2 * self.imgsz;
+        let side = (2 * i64::from(self.imgsz) + 2 * mosaic_border(self.imgsz)) as u32;
+        let out = (side, side);
+        let draw = AffineDraw::draw(rng, &self.cfg);
+        let m = draw.matrix((canvas, canvas), out);
+        let image = if is_affine(&m) {
+            let window = source_window(&m, out, (canvas, canvas));
+            let part = mosaic::compose_window(parts, &placed, window);
+            warp_affine_window(&part, (window[0], window[1]), &m, out)
+        } else {
+            let whole = mosaic::compose_window(parts, &placed, [0, 0, canvas, canvas]);
+            warp_perspective(&whole, &m, out)
+        };
+        let s = Sample {
+            image,
+            instances: perspective_instances(&objects, &m, out, draw.scale),
+        };
+        self.finish_pre_transform(source, s, shape, rng, with_mixup_paste)
+    }
+
+    /// Copy-paste in `mixup` mode (a donor's objects pasted onto `s`) when enabled.
+    fn finish_pre_transform(
+        &self,
+        source: &dyn ImageSource,
+        mut s: Sample,
+        shape: Option<(u32, u32)>,
+        rng: &mut ChaCha8Rng,
+        with_mixup_paste: bool,
+    ) -> Result<Sample, DataError> {
+        let cfg = &self.cfg;
+        if with_mixup_paste && cfg.copy_paste > 0.0 && cfg.copy_paste_mode == CopyPasteMode::Mixup {
             let j = draw_index(rng, source);
             let donor = self.pre_transform(source, j, shape, rng, false)?;
             copy_paste(&mut s, &donor, cfg.copy_paste);
@@ -311,13 +368,13 @@ impl TrainTransform {
         Ok(s)
     }
 
-    /// `base` and three uniformly drawn partners tiled around a random centre.
-    fn mosaic(
+    /// `base` and three uniformly drawn partners, and a random centre to tile them around.
+    fn mosaic_parts(
         &self,
         source: &dyn ImageSource,
         base: Sample,
         rng: &mut ChaCha8Rng,
-    ) -> Result<Sample, DataError> {
+    ) -> Result<([Sample; 4], (i64, i64)), DataError> {
         let idx: [usize; 3] = std::array::from_fn(|_| draw_index(rng, source));
         let parts = [
             base,
@@ -325,8 +382,7 @@ impl TrainTransform {
             self.load(source, idx[1])?,
             self.load(source, idx[2])?,
         ];
-        let centre = draw_centre(rng, self.imgsz);
-        Ok(mosaic4(parts, self.imgsz, centre))
+        Ok((parts, draw_centre(rng, self.imgsz)))
     }
 }
 

@@ -253,16 +253,25 @@ mod avx2 {
         g: [f32; 256],
         /// The factor picks of the mapped hue.
         pick: [i32; 256],
+        /// What the block path makes of the grey pixel `(v, v, v)`, per v: 8 copies of it, so
+        /// a run of 8 identical grey pixels (the mosaic's 114 padding, flat grey) is one copy.
+        grey: Vec<[u8; 24]>,
     }
 
     impl Tables {
         pub(super) fn new(luts: &HsvLuts) -> Tables {
             let b = &*BACKWARD;
+            let mut greys: Vec<u8> = (0..=255u8).flat_map(|v| [v, v, v]).collect();
+            map_pixels::<true>(&mut greys, luts);
             Tables {
                 sat: luts.sat.map(|x| f32::from(x) * (1.0 / 255.0)),
                 val: luts.val.map(|x| f32::from(x) * (1.0 / 255.0)),
                 g: luts.hue.map(|h| b.g[usize::from(h)]),
                 pick: luts.hue.map(|h| b.pick[usize::from(h)]),
+                grey: greys
+                    .chunks_exact(3)
+                    .map(|px| std::array::from_fn(|i| px[i % 3]))
+                    .collect(),
             }
         }
     }
@@ -279,9 +288,17 @@ mod avx2 {
             let px = &mut pixels[at..at + 32];
             // SAFETY: `px` holds 32 bytes; unaligned load.
             let raw = unsafe { _mm256_loadu_si256(px.as_ptr().cast()) };
-            // SAFETY: AVX2 and FMA are enabled here.
-            let rgb = unsafe { convert(raw, t) };
-            store_rgb(rgb, px);
+            let first = _mm256_set1_epi8(px[0] as i8);
+            let same = _mm256_movemask_epi8(_mm256_cmpeq_epi8(raw, first)) as u32;
+            if same & 0x00FF_FFFF == 0x00FF_FFFF {
+                // 8 pixels of one grey: the table has their conversion.
+                let grey = &t.grey[usize::from(px[0])];
+                px[..24].copy_from_slice(grey);
+            } else {
+                // SAFETY: AVX2 and FMA are enabled here.
+                let rgb = unsafe { convert(raw, t) };
+                store_rgb(rgb, px);
+            }
             at += 24;
         }
         map_pixels::<true>(&mut pixels[at..], luts);
@@ -434,6 +451,35 @@ mod tests {
         for t in [true, false] {
             assert_eq!(hsv_to_rgb([0, 255, 255], t), [255, 0, 0]);
             assert_eq!(hsv_to_rgb([120, 255, 255], t), [0, 0, 255]);
+        }
+    }
+
+    #[test]
+    fn grey_runs_equal_the_scalar_conversion() {
+        // Rows of 64 px: uniform greys (the fast path), a colour among greys, a grey ramp,
+        // and runs that start mid-group.
+        let mut data = Vec::new();
+        for v in 0..=255u8 {
+            let mut row: Vec<[u8; 3]> = vec![[v, v, v]; 64];
+            match v % 4 {
+                1 => row[v as usize % 64] = [v, v.wrapping_add(1), v],
+                2 => row.iter_mut().enumerate().for_each(|(i, p)| *p = [(i as u8) * 3; 3]),
+                3 => row[..5].iter_mut().for_each(|p| *p = [114, 114, 114]),
+                _ => {}
+            }
+            data.extend(row.into_iter().flatten());
+        }
+        for gains in [[0.0123, -0.456, 0.321], [-0.5, 0.9, -0.9], [0.0, 0.0, 0.0]] {
+            let luts = HsvLuts::new(gains);
+            let mut img = Image {
+                width: 64,
+                height: 256,
+                data: data.clone(),
+            };
+            apply_hsv(&mut img, &luts);
+            let mut want = data.clone();
+            map_pixels::<true>(&mut want, &luts);
+            assert!(img.data == want, "{gains:?}");
         }
     }
 

@@ -85,46 +85,62 @@ pub fn tiles(sizes: [(u32, u32); 4], imgsz: u32, (xc, yc): (i64, i64)) -> [Tile;
 /// and zero-area boxes dropped (`_cat_labels`).
 pub fn mosaic4(parts: [Sample; 4], imgsz: u32, centre: (i64, i64)) -> Sample {
     let s2 = 2 * imgsz;
+    let (placed, instances) = layout(&parts, imgsz, centre);
+    Sample {
+        image: compose_window(&parts, &placed, [0, 0, s2, s2]),
+        instances,
+    }
+}
+
+/// Where the four tiles land and the mosaic's objects (shifted with their tile, concatenated,
+/// clipped to the `2·imgsz` canvas, zero-area boxes dropped: `_cat_labels`), without the
+/// canvas itself.
+pub fn layout(parts: &[Sample; 4], imgsz: u32, centre: (i64, i64)) -> ([Tile; 4], Instances) {
+    let s2 = (2 * imgsz) as f32;
     let sizes = parts.each_ref().map(|p| (p.image.width, p.image.height));
     let placed = tiles(sizes, imgsz, centre);
-    let canvas = compose(&parts, &placed, s2 as usize);
     let mut objects = Vec::with_capacity(4);
-    for (part, tile) in parts.into_iter().zip(placed) {
-        let mut inst: Instances = part.instances;
+    for (part, tile) in parts.iter().zip(&placed) {
+        let mut inst: Instances = part.instances.clone();
         let (dx, dy) = tile.offset();
         instances::shift(&mut inst, dx as f32, dy as f32);
         objects.push(inst);
     }
     let mut inst = instances::concat(objects);
-    instances::clip(&mut inst, s2 as f32, s2 as f32);
+    instances::clip(&mut inst, s2, s2);
     instances::remove_zero_area(&mut inst);
-    Sample {
-        image: canvas,
-        instances: inst,
-    }
+    (placed, inst)
 }
 
-/// The `side × side` canvas written row by row (each byte once): tile rows where a tile
-/// covers them, [`PAD_VALUE`] elsewhere. Tiles come left before right in each half.
-fn compose(parts: &[Sample; 4], placed: &[Tile; 4], side: usize) -> Image {
-    let stride = side * 3;
-    let mut data = Vec::with_capacity(stride * side);
-    for y in 0..side {
+/// The part `[x0, y0, x1, y1]` px (half-open) of the canvas with `parts` at `placed`, written
+/// row by row (each byte once): tile pixels where a tile covers them, [`PAD_VALUE`] elsewhere.
+/// Tiles come left before right in each half.
+pub fn compose_window(
+    parts: &[Sample; 4],
+    placed: &[Tile; 4],
+    [x0, y0, x1, y1]: [u32; 4],
+) -> Image {
+    let (x0, x1) = (i64::from(x0), i64::from(x1.max(x0)));
+    let stride = (x1 - x0) as usize * 3;
+    let mut data = Vec::with_capacity(stride * y1.saturating_sub(y0) as usize);
+    for y in i64::from(y0)..i64::from(y1) {
         let row_start = data.len();
         for (part, t) in parts.iter().zip(placed) {
-            let [x1a, y1a, x2a, y2a] = t.canvas.map(|v| v as usize);
-            if (y1a..y2a).contains(&y) {
-                data.resize(row_start + x1a * 3, PAD_VALUE);
-                let src_y = t.source[1] as usize + (y - y1a);
-                let at = src_y * part.image.width as usize * 3 + t.source[0] as usize * 3;
-                data.extend_from_slice(&part.image.data[at..at + (x2a - x1a) * 3]);
+            let [x1a, y1a, x2a, y2a] = t.canvas;
+            let (from, to) = (x1a.max(x0), x2a.min(x1));
+            if (y1a..y2a).contains(&y) && from < to {
+                data.resize(row_start + (from - x0) as usize * 3, PAD_VALUE);
+                let src_y = (t.source[1] + y - y1a) as usize;
+                let src_x = (t.source[0] + from - x1a) as usize;
+                let at = (src_y * part.image.width as usize + src_x) * 3;
+                data.extend_from_slice(&part.image.data[at..at + (to - from) as usize * 3]);
             }
         }
         data.resize(row_start + stride, PAD_VALUE);
     }
     Image {
-        width: side as u32,
-        height: side as u32,
+        width: (x1 - x0) as u32,
+        height: y1.saturating_sub(y0),
         data,
     }
 }
@@ -165,6 +181,50 @@ mod tests {
         for _ in 0..1000 {
             let (xc, yc) = draw_centre(&mut rng, 640);
             assert!((320..960).contains(&xc) && (320..960).contains(&yc));
+        }
+    }
+
+    #[test]
+    fn a_window_of_the_canvas_is_that_part_of_the_canvas() {
+        let part = |seed: usize, (w, h): (u32, u32)| Sample {
+            image: Image {
+                width: w,
+                height: h,
+                data: (0..w as usize * h as usize * 3)
+                    .map(|i| ((i * 31 + seed * 97) % 251) as u8)
+                    .collect(),
+            },
+            instances: Instances::default(),
+        };
+        let parts = [
+            part(1, (100, 80)),
+            part(2, (70, 90)),
+            part(3, (64, 50)),
+            part(4, (30, 20)),
+        ];
+        let placed = tiles(
+            parts.each_ref().map(|p| (p.image.width, p.image.height)),
+            64,
+            (60, 50),
+        );
+        let full = compose_window(&parts, &placed, [0, 0, 128, 128]);
+        for window in [
+            [0, 0, 128, 128],
+            [10, 20, 90, 100],
+            [59, 49, 61, 51],
+            [100, 0, 128, 128],
+            [5, 5, 5, 9],
+        ] {
+            let got = compose_window(&parts, &placed, window);
+            let [x0, y0, x1, y1] = window.map(|v| v as usize);
+            let want: Vec<u8> = (y0..y1)
+                .flat_map(|y| full.data[(y * 128 + x0) * 3..(y * 128 + x1) * 3].to_vec())
+                .collect();
+            assert_eq!(
+                (got.width, got.height),
+                ((x1 - x0) as u32, (y1 - y0) as u32)
+            );
+            assert!(got.data == want, "window {window:?}");
         }
     }
 

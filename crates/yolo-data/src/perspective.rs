@@ -91,7 +91,8 @@ fn matmul(a: &Matrix, b: &Matrix) -> Matrix {
     std::array::from_fn(|i| std::array::from_fn(|j| (0..3).map(|k| a[i][k] * b[k][j]).sum()))
 }
 
-fn is_affine(m: &Matrix) -> bool {
+/// Whether `m` has no perspective row (bottom row `[0, 0, 1]`).
+pub(crate) fn is_affine(m: &Matrix) -> bool {
     m[2] == [0.0, 0.0, 1.0]
 }
 
@@ -137,8 +138,23 @@ pub fn random_perspective(sample: &Sample, m: &Matrix, out: (u32, u32), scale: f
     } else {
         warp_perspective(src, m, out)
     };
+    Sample {
+        image,
+        instances: perspective_instances(&sample.instances, m, out, scale),
+    }
+}
+
+/// The objects half of [`random_perspective`]: `objects` mapped by `m` into the `out` px
+/// image, clipped, and filtered by Ultralytics' `box_candidates` against their boxes scaled
+/// by `scale`.
+pub fn perspective_instances(
+    objects: &Instances,
+    m: &Matrix,
+    out: (u32, u32),
+    scale: f64,
+) -> Instances {
     let (w, h) = (out.0 as f32, out.1 as f32);
-    let mut inst = transform_instances(&sample.instances, m, w, h);
+    let mut inst = transform_instances(objects, m, w, h);
     instances::clip(&mut inst, w, h);
     let has_segments = !inst.segments.is_empty();
     let area_thr = if has_segments {
@@ -147,18 +163,14 @@ pub fn random_perspective(sample: &Sample, m: &Matrix, out: (u32, u32), scale: f
         AREA_THR_BOXES
     };
     let s = scale as f32;
-    let keep: Vec<bool> = sample
-        .instances
+    let keep: Vec<bool> = objects
         .boxes
         .iter()
         .zip(&inst.boxes)
         .map(|(b, n)| box_candidate(&b.map(|v| v * s), n, WH_THR, AR_THR, area_thr))
         .collect();
     instances::retain(&mut inst, &keep);
-    Sample {
-        image,
-        instances: inst,
-    }
+    inst
 }
 
 /// New boxes and polygons under `m` (`apply_bboxes` / `apply_segments`), not yet clipped.

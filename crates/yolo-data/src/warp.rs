@@ -36,12 +36,57 @@ fn cv_round(v: f64) -> i32 {
 /// (same geometry). AVX2 CPUs run an equivalent 8-pixel kernel; elsewhere axis-aligned maps
 /// (no rotation or shear, Ultralytics' default) take a separable path with identical results.
 pub fn warp_affine(img: &Image, m: &Matrix, out: (u32, u32)) -> Image {
+    warp_affine_window(img, (0, 0), m, out)
+}
+
+/// [`warp_affine`] of a larger source of which `window` is the part at `origin` px: `m` maps
+/// source coordinates, and the result is the same as warping the whole source provided the
+/// warp reads nothing of it outside `window` ([`source_window`] gives such a window) — taps
+/// outside the window read the border value, as taps outside the source do.
+pub fn warp_affine_window(
+    window: &Image,
+    origin: (u32, u32),
+    m: &Matrix,
+    out: (u32, u32),
+) -> Image {
     let a = invert_affine(m);
+    // The origin moves every source position by a whole number of px, exactly: in OpenCV's
+    // 1/1024-px row terms that is `origin << AB_BITS`.
+    let shift = ((origin.0 as i32) << AB_BITS, (origin.1 as i32) << AB_BITS);
     if a[1] == 0.0 && a[3] == 0.0 && !avx2::available() {
-        warp_axis_aligned(img, &a, out)
+        warp_axis_aligned(window, &a, shift, out)
     } else {
-        warp_general(img, &a, out)
+        warp_general(window, &a, shift, out)
     }
+}
+
+/// The part `[x0, y0, x1, y1]` px (half-open) of a `src` `(w, h)` px source that
+/// [`warp_affine`] with `m` to `out` px can read: the bounding box of the output rectangle
+/// mapped back, widened by 2 px for the second bilinear tap and OpenCV's rounding, clipped to
+/// the source.
+pub fn source_window(m: &Matrix, (w, h): (u32, u32), src: (u32, u32)) -> [u32; 4] {
+    let a = invert_affine(m);
+    let corners = [
+        (0.0, 0.0),
+        (f64::from(w), 0.0),
+        (0.0, f64::from(h)),
+        (f64::from(w), f64::from(h)),
+    ];
+    let map = |(x, y): (f64, f64)| (a[0] * x + a[1] * y + a[2], a[3] * x + a[4] * y + a[5]);
+    let (mut lo, mut hi) = (
+        (f64::INFINITY, f64::INFINITY),
+        (f64::NEG_INFINITY, f64::NEG_INFINITY),
+    );
+    for (x, y) in corners.map(map) {
+        (lo, hi) = ((lo.0.min(x), lo.1.min(y)), (hi.0.max(x), hi.1.max(y)));
+    }
+    let clip = |v: f64, side: u32| v.clamp(0.0, f64::from(side)) as u32;
+    [
+        clip(lo.0.floor() - 2.0, src.0),
+        clip(lo.1.floor() - 2.0, src.1),
+        clip(hi.0.ceil() + 2.0, src.0),
+        clip(hi.1.ceil() + 2.0, src.1),
+    ]
 }
 
 /// Source position in 1/32 px of output `(x, y)` from OpenCV's row term `r = round(row·1024)
@@ -52,7 +97,7 @@ fn fixed(r: i32, c: i32) -> i32 {
 }
 
 /// The general affine path: per pixel 4 taps with 2-D weights (8 pixels at a time with AVX2).
-fn warp_general(img: &Image, a: &[f64; 6], (w, h): (u32, u32)) -> Image {
+fn warp_general(img: &Image, a: &[f64; 6], (sx, sy): (i32, i32), (w, h): (u32, u32)) -> Image {
     let ab = f64::from(1 << AB_BITS);
     let adelta: Vec<i32> = (0..w).map(|x| cv_round(a[0] * f64::from(x) * ab)).collect();
     let bdelta: Vec<i32> = (0..w).map(|x| cv_round(a[3] * f64::from(x) * ab)).collect();
@@ -61,8 +106,8 @@ fn warp_general(img: &Image, a: &[f64; 6], (w, h): (u32, u32)) -> Image {
     let rows: Vec<(i32, i32)> = (0..h)
         .map(|y| {
             let y = f64::from(y);
-            let x0 = cv_round((a[1] * y + a[2]) * ab) + ROUND_DELTA;
-            (x0, cv_round((a[4] * y + a[5]) * ab) + ROUND_DELTA)
+            let x0 = cv_round((a[1] * y + a[2]) * ab) + ROUND_DELTA - sx;
+            (x0, cv_round((a[4] * y + a[5]) * ab) + ROUND_DELTA - sy)
         })
         .collect();
     // Column strips keep a rotated source footprint in cache (OpenCV works in blocks too).
@@ -86,10 +131,15 @@ fn warp_general(img: &Image, a: &[f64; 6], (w, h): (u32, u32)) -> Image {
 /// An axis-aligned affine map: source x depends on output x only, y on y only, so each
 /// output row blends two source rows (vectorisable) and then columns. Exact: both passes
 /// are integer and the 2-D weights are the products of the 1-D ones.
-fn warp_axis_aligned(img: &Image, a: &[f64; 6], (w, h): (u32, u32)) -> Image {
+fn warp_axis_aligned(
+    img: &Image,
+    a: &[f64; 6],
+    (shift_x, shift_y): (i32, i32),
+    (w, h): (u32, u32),
+) -> Image {
     let ab = f64::from(1 << AB_BITS);
     let (sw, sh) = (img.width as i32, img.height as i32);
-    let x0 = cv_round(a[2] * ab) + ROUND_DELTA;
+    let x0 = cv_round(a[2] * ab) + ROUND_DELTA - shift_x;
     // The source row padded with one border column on the left and two on the right; per
     // output column the first tap's byte offset in it and the second tap's weight (the
     // first's is 32 minus it). Positions with both taps outside read the border at full
@@ -114,7 +164,10 @@ fn warp_axis_aligned(img: &Image, a: &[f64; 6], (w, h): (u32, u32)) -> Image {
     };
     let mut out = Image::filled(w, h, 0);
     for (y, row) in out.data.chunks_exact_mut(w as usize * 3).enumerate() {
-        let p = fixed(cv_round((a[4] * y as f64 + a[5]) * ab) + ROUND_DELTA, 0);
+        let p = fixed(
+            cv_round((a[4] * y as f64 + a[5]) * ab) + ROUND_DELTA - shift_y,
+            0,
+        );
         let (sy, fy) = (p >> INTER_BITS, (p & (TAB - 1)) as u16);
         mix_rows(
             [source_row(sy), source_row(sy + 1)],
@@ -493,7 +546,7 @@ mod tests {
             (BORDER_VALUE, BORDER_VALUE)
         );
         assert_eq!(warp_perspective(&img, &m, (5, 5)), out);
-        assert_eq!(warp_general(&img, &invert_affine(&m), (5, 5)), out);
+        assert_eq!(warp_general(&img, &invert_affine(&m), (0, 0), (5, 5)), out);
     }
 
     #[test]
@@ -503,6 +556,59 @@ mod tests {
         let m = [[1.0, 0.0, 0.5], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
         let out = warp_affine(&img, &m, (3, 3));
         assert_eq!(&out.data[..6], &[62, 62, 62, 10, 10, 10]);
+    }
+
+    /// The `[x0, y0, x1, y1]` part of `img`.
+    fn crop(img: &Image, [x0, y0, x1, y1]: [u32; 4]) -> Image {
+        let stride = img.width as usize * 3;
+        let mut data = Vec::new();
+        for y in y0 as usize..y1 as usize {
+            data.extend_from_slice(
+                &img.data[y * stride + x0 as usize * 3..y * stride + x1 as usize * 3],
+            );
+        }
+        Image {
+            width: x1 - x0,
+            height: y1 - y0,
+            data,
+        }
+    }
+
+    #[test]
+    fn warping_the_source_window_equals_warping_the_source() {
+        let mut img = Image::filled(160, 120, 0);
+        for (i, v) in img.data.iter_mut().enumerate() {
+            *v = (i * 2654435761 % 251) as u8;
+        }
+        // Mosaic-like maps to 80 × 80: zooms in and out, rotation + shear, translations that
+        // put the window inside, across an edge and partly off the source.
+        for m in [
+            [[1.3f32, 0.0, -60.0], [0.0, 1.3, -40.0], [0.0, 0.0, 1.0]],
+            [[0.6, 0.0, -10.0], [0.0, 0.6, -5.0], [0.0, 0.0, 1.0]],
+            [[0.93, 0.21, -70.3], [-0.18, 1.02, -20.7], [0.0, 0.0, 1.0]],
+            [[1.0, 0.0, 30.5], [0.0, 1.0, 50.25], [0.0, 0.0, 1.0]],
+            [[2.0, 0.0, -300.0], [0.0, 2.0, -220.0], [0.0, 0.0, 1.0]],
+        ] {
+            let window = source_window(&m, (80, 80), (160, 120));
+            assert!(
+                window[0] <= window[2] && window[1] <= window[3],
+                "{window:?}"
+            );
+            let part = crop(&img, window);
+            let got = warp_affine_window(&part, (window[0], window[1]), &m, (80, 80));
+            assert!(
+                got == warp_affine(&img, &m, (80, 80)),
+                "{m:?} window {window:?}"
+            );
+            let a = invert_affine(&m);
+            let shift = ((window[0] as i32) << AB_BITS, (window[1] as i32) << AB_BITS);
+            if a[1] == 0.0 && a[3] == 0.0 {
+                assert!(
+                    warp_axis_aligned(&part, &a, shift, (80, 80)) == got,
+                    "{m:?} separable"
+                );
+            }
+        }
     }
 
     #[test]
@@ -519,8 +625,8 @@ mod tests {
             let m = [[sx, 0.0, tx], [0.0, sy, ty], [0.0, 0.0, 1.0]];
             let a = invert_affine(&m);
             assert_eq!(
-                warp_axis_aligned(&img, &a, (41, 23)),
-                warp_general(&img, &a, (41, 23))
+                warp_axis_aligned(&img, &a, (0, 0), (41, 23)),
+                warp_general(&img, &a, (0, 0), (41, 23))
             );
         }
     }

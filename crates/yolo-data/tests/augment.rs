@@ -362,6 +362,42 @@ fn same_seed_same_sample() {
 }
 
 #[test]
+fn windowed_mosaic_equals_warping_the_whole_canvas() {
+    // Only mosaic and the affine step (with rotation, shear, wide scale): the pipeline composes
+    // just the canvas window the warp reads; the reference composes all of it, from the same
+    // draws in the same order (mosaic gate, 3 partners, centre, affine).
+    let cfg = AugmentConfig {
+        degrees: 15.0,
+        shear: 3.0,
+        scale: 0.9,
+        hsv_h: 0.0,
+        hsv_s: 0.0,
+        hsv_v: 0.0,
+        fliplr: 0.0,
+        ..AugmentConfig::default()
+    };
+    let imgsz = 96;
+    let src = MemSource::new(9, imgsz, false);
+    let t = TrainTransform::new(&cfg, imgsz, false).unwrap();
+    for seed in 0..40u64 {
+        let index = seed as usize % 9;
+        let got = t
+            .sample(&src, index, &mut ChaCha8Rng::seed_from_u64(seed))
+            .unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let _gate: f64 = rand::Rng::random(&mut rng);
+        let partners: [usize; 3] = std::array::from_fn(|_| rand::Rng::random_range(&mut rng, 0..9));
+        let centre = yolo_data::mosaic::draw_centre(&mut rng, imgsz);
+        let parts = [index, partners[0], partners[1], partners[2]].map(|i| src.load(i).unwrap());
+        let canvas = mosaic4(parts, imgsz, centre);
+        let draw = AffineDraw::draw(&mut rng, &cfg);
+        let m = draw.matrix((2 * imgsz, 2 * imgsz), (imgsz, imgsz));
+        let want = random_perspective(&canvas, &m, (imgsz, imgsz), draw.scale);
+        assert!(got == want, "seed {seed}");
+    }
+}
+
+#[test]
 fn pipeline_outputs_valid_samples_in_every_mode() {
     for polygons in [false, true] {
         let src = MemSource::new(9, 64, polygons);
