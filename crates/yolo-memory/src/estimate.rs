@@ -243,8 +243,8 @@ fn steady_timeline(model: &ModelSizes, cfg: &EstimateConfig, f: u64, train: &Tap
     for k in 0..REPLAYED_STEPS {
         let base = (k + 1) << 40;
         t.events.extend(offset(train.events(), base));
-        let grads: Vec<usize> = train.param_grads().iter().map(|&g| g + base).collect();
-        t.update(&mut state, model, &grads, train.events());
+        let grads: Vec<(usize, u64)> = train.param_grads().map(|(g, bytes)| (g + base, bytes)).collect();
+        t.update(&mut state, model, &grads);
     }
     t.events.extend(offset(val.events(), (REPLAYED_STEPS + 1) << 40));
     (t.events, persistent)
@@ -269,10 +269,14 @@ struct Timeline {
 }
 
 impl Timeline {
-    fn alloc(&mut self, elems: u64) -> usize {
+    fn alloc_bytes(&mut self, bytes: u64) -> usize {
         self.next += 1;
-        self.events.push(Event::Alloc { buf: self.next, bytes: elems * self.f });
+        self.events.push(Event::Alloc { buf: self.next, bytes });
         self.next
+    }
+
+    fn alloc(&mut self, elems: u64) -> usize {
+        self.alloc_bytes(elems * self.f)
     }
 
     /// A new tensor of `elems` takes the place of `old` (allocated first, then `old` freed).
@@ -292,21 +296,13 @@ impl Timeline {
         }
     }
 
-    /// One update: each gradient buffer replaced by its clipped copy; per parameter its slots
-    /// (and sum) and the parameter itself replaced; then the EMA blend; then the gradients freed.
-    fn update(&mut self, state: &mut Persistent, model: &ModelSizes, grads: &[usize], tape_events: &[Event]) {
-        let grad_bytes: std::collections::HashMap<usize, u64> = tape_events
-            .iter()
-            .filter_map(|e| match *e {
-                Event::Alloc { buf, bytes } => Some((buf, bytes)),
-                Event::Free { .. } => None,
-            })
-            .collect();
-        let base = grads.first().map_or(0, |&g| g & !((1 << 40) - 1));
+    /// One update: each gradient buffer (id, bytes) replaced by its clipped copy; per parameter
+    /// its slots (and sum) and the parameter itself replaced; then the EMA blend; then the
+    /// gradients freed.
+    fn update(&mut self, state: &mut Persistent, model: &ModelSizes, grads: &[(usize, u64)]) {
         let mut clipped = Vec::with_capacity(grads.len());
-        for &g in grads {
-            let bytes = grad_bytes.get(&(g - base)).copied().unwrap_or(0);
-            clipped.push(self.alloc(bytes.div_ceil(self.f)));
+        for &(g, bytes) in grads {
+            clipped.push(self.alloc_bytes(bytes));
             self.events.push(Event::Free { buf: g });
         }
         for (i, &n) in model.params.iter().enumerate() {
@@ -315,8 +311,7 @@ impl Timeline {
             }
             self.replace(&mut state.model[i], n);
         }
-        let sizes: Vec<u64> = model.params.iter().chain(&model.buffers).copied().collect();
-        for (ema, &n) in state.ema.iter_mut().zip(&sizes) {
+        for (ema, &n) in state.ema.iter_mut().zip(model.params.iter().chain(&model.buffers)) {
             self.replace(ema, n);
         }
         self.events.extend(clipped.into_iter().map(|buf| Event::Free { buf }));

@@ -291,10 +291,10 @@ impl Tape {
         }
     }
 
-    /// Buffers of the parameter gradients backward produced (one per op with parameters), which
-    /// stay allocated on the tape: the optimizer update frees them.
-    pub fn param_grads(&self) -> &[usize] {
-        &self.param_grads
+    /// Buffers of the parameter gradients backward produced (one per op with parameters) and
+    /// their bytes; they stay allocated on the tape: the optimizer update frees them.
+    pub fn param_grads(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
+        self.param_grads.iter().map(|&buf| (buf, self.bufs[buf].bytes))
     }
 
     /// The allocation timeline so far.
