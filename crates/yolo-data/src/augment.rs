@@ -286,24 +286,21 @@ impl TrainTransform {
         let paste = cfg.copy_paste > 0.0;
         let flip_paste = paste && cfg.copy_paste_mode == CopyPasteMode::Flip;
         let mosaic = mix_gate(rng, cfg.mosaic);
-        let mut s = match mosaic {
-            // Copy-paste (flip) paints on the whole canvas: compose all of it.
-            true if flip_paste => {
-                let (parts, centre) = self.mosaic_parts(source, base, rng)?;
-                mosaic4(parts, self.imgsz, centre)
-            }
-            true => {
-                let (parts, centre) = self.mosaic_parts(source, base, rng)?;
+        let mut s = if mosaic {
+            let (parts, centre) = self.mosaic_parts(source, base, rng)?;
+            if !flip_paste {
                 return self.warp_mosaic(source, &parts, centre, shape, rng, with_mixup_paste);
             }
-            false => base,
+            // Copy-paste (flip) paints on the whole canvas: compose all of it.
+            mosaic4(parts, self.imgsz, centre)
+        } else {
+            base
         };
         if flip_paste {
             copy_paste_flip(&mut s, cfg.copy_paste);
         }
         let (input, out) = if mosaic {
-            let side = (2 * i64::from(self.imgsz) + 2 * mosaic_border(self.imgsz)) as u32;
-            (s, (side, side))
+            (s, self.mosaic_out())
         } else {
             let target = shape.unwrap_or((self.imgsz, self.imgsz));
             let (lb, _) = letterbox_sample(&s, &LetterBox::new(target));
@@ -331,8 +328,7 @@ impl TrainTransform {
     ) -> Result<Sample, DataError> {
         let (placed, objects) = mosaic::layout(parts, self.imgsz, centre);
         let canvas = 2 * self.imgsz;
-        let side = (2 * i64::from(self.imgsz) + 2 * mosaic_border(self.imgsz)) as u32;
-        let out = (side, side);
+        let out = self.mosaic_out();
         let draw = AffineDraw::draw(rng, &self.cfg);
         let m = draw.matrix((canvas, canvas), out);
         let image = if is_affine(&m) {
@@ -366,6 +362,13 @@ impl TrainTransform {
             copy_paste(&mut s, &donor, cfg.copy_paste);
         }
         Ok(s)
+    }
+
+    /// Size `(w, h)` px of a mosaic sample after the affine step: the `2s` canvas less the
+    /// mosaic border on each side, `s` square.
+    fn mosaic_out(&self) -> (u32, u32) {
+        let side = (2 * i64::from(self.imgsz) + 2 * mosaic_border(self.imgsz)) as u32;
+        (side, side)
     }
 
     /// `base` and three uniformly drawn partners, and a random centre to tile them around.
